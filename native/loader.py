@@ -1,0 +1,60 @@
+"""Find and open a system shared library at run time, with a helpful error when it is missing."""
+
+from __future__ import annotations
+
+import ctypes.util
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import cffi
+
+
+class NativeLibraryError(OSError):
+    """A required shared library is missing or too old; the message says how to install it."""
+
+
+def _platform_key() -> str:
+    if sys.platform.startswith("win"):
+        return "windows"
+    if sys.platform == "darwin":
+        return "macos"
+    return "linux"
+
+
+def open_library(
+    ffi: cffi.FFI,
+    *,
+    env_var: str,
+    names: dict[str, Sequence[str]],
+    find_name: str,
+    install_hint: dict[str, str],
+) -> Any:
+    """Open the library named by ``env_var`` or the platform's usual names, else raise.
+
+    ``names`` maps a platform key (linux, macos, windows) to file names to try in order;
+    ``find_name`` is the short name for :func:`ctypes.util.find_library` as a last resort.
+    """
+    key = _platform_key()
+    tried: list[str] = []
+    override = os.environ.get(env_var)
+    candidates: list[str] = [override] if override else list(names.get(key, ()))
+    if not override:
+        found = ctypes.util.find_library(find_name)
+        if found:
+            candidates.append(found)
+    errors: list[str] = []
+    for candidate in candidates:
+        tried.append(candidate)
+        try:
+            return ffi.dlopen(candidate)
+        except OSError as exc:
+            errors.append(f"{candidate}: {exc}")
+    hint = install_hint.get(key, install_hint.get("linux", ""))
+    where = f"{env_var}={override!r}" if override else ", ".join(tried) or find_name
+    raise NativeLibraryError(
+        f"cannot load the {find_name} shared library (tried {where}). "
+        f"Install it: {hint}; or set {env_var} to its path."
+        + (f" Details: {'; '.join(errors)}" if errors else "")
+    )

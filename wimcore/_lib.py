@@ -1,0 +1,124 @@
+"""The core's single gate to the raw libwim binding.
+
+Every libwimlib call whose result is an error code goes through :func:`check`, which
+turns a non-zero code into the matching :mod:`wimcore.errors` class with libwimlib's
+message and the detailed line libwimlib printed (captured from its error stream).
+Nothing outside the core imports the ffi objects.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import tempfile
+import threading
+from typing import Any, NoReturn
+
+from wimcore import errors
+
+_state_lock = threading.Lock()
+_lib: Any = None
+_ffi: Any = None
+_err_fd: int | None = None
+_err_offset = 0
+
+
+def _open() -> tuple[Any, Any]:
+    global _lib, _ffi, _err_fd
+    with _state_lock:
+        if _lib is None:
+            try:
+                from wimcore._native import libwim
+            except ImportError as exc:  # cffi itself missing: an install problem
+                raise errors.LibraryNotFoundError(f"cannot import the libwim binding: {exc}") from exc
+            try:
+                handle = libwim.lib()
+            except errors.NativeLibraryError as exc:
+                raise errors.LibraryNotFoundError(str(exc)) from None
+            _err_fd = _capture_error_stream(libwim.ffi, handle)
+            _ffi = libwim.ffi
+            _lib = handle
+    return _lib, _ffi
+
+
+def _capture_error_stream(ffi: Any, handle: Any) -> int | None:
+    """Send libwimlib's printed errors to a private unlinked file we can read back."""
+    fd, name = tempfile.mkstemp(prefix="wimcore-wimlib-", suffix=".log")
+    try:
+        if handle.wimlib_set_error_file_by_name(os.fsencode(name)) != 0:
+            os.close(fd)
+            return None
+        handle.wimlib_set_print_errors(True)
+        atexit.register(handle.wimlib_set_print_errors, False)
+        return fd
+    finally:
+        try:
+            os.unlink(name)
+        except OSError:
+            pass
+
+
+def lib() -> Any:
+    """The opened libwim (raises LibraryNotFoundError with the fix when it is missing)."""
+    return _lib if _lib is not None else _open()[0]
+
+
+def ffi() -> Any:
+    """The cffi FFI object holding libwim's declarations."""
+    return _ffi if _ffi is not None else _open()[1]
+
+
+def take_messages() -> str:
+    """Return (and consume) what libwimlib printed since the last call."""
+    global _err_offset
+    if _err_fd is None:
+        return ""
+    with _state_lock:
+        size = os.fstat(_err_fd).st_size
+        if size <= _err_offset:
+            return ""
+        data = os.pread(_err_fd, min(size - _err_offset, 65536), _err_offset)
+        _err_offset = size
+    text = data.replace(b"\x00", b"").decode("utf-8", "replace")
+    lines = [ln.strip() for ln in text.replace("\r", "\n").splitlines() if ln.strip()]
+    return " | ".join(lines)
+
+
+def raise_for(code: int, *, path: str | os.PathLike[str] | None = None,
+              image: int | str | None = None) -> NoReturn:
+    """Raise the wimcore exception for a libwimlib error code."""
+    message = string(lib().wimlib_get_error_string(code)) or f"error {code}"
+    cls = errors.error_class(code)
+    raise cls(code, message, path=os.fspath(path) if path is not None else None, image=image,
+              detail=take_messages() or None)
+
+
+def check(code: int, *, path: str | os.PathLike[str] | None = None,
+          image: int | str | None = None) -> None:
+    """Raise for a non-zero libwimlib return code; drop stale messages on success."""
+    if code != 0:
+        raise_for(code, path=path, image=image)
+
+
+def string(ptr: Any) -> str | None:
+    """A libwimlib UTF-8 string (NULL becomes None)."""
+    if ptr == _ffi.NULL:
+        return None
+    return bytes(_ffi.string(ptr)).decode("utf-8", "surrogateescape")
+
+
+def cstr(value: str | os.PathLike[str] | None) -> Any:
+    """A NUL-terminated char array for libwimlib (None becomes NULL); keep it referenced."""
+    if value is None:
+        return ffi().NULL
+    data = os.fsencode(value)
+    if b"\x00" in data:
+        raise errors.InvalidParameterError(24, "a string contains a NUL character",
+                                           path=repr(value))
+    return ffi().new("char[]", data)
+
+
+def version() -> tuple[int, int, int]:
+    """libwimlib's version as (major, minor, patch)."""
+    v = lib().wimlib_get_version()
+    return (v >> 20, (v >> 10) & 0x3FF, v & 0x3FF)

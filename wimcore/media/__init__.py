@@ -1,0 +1,1 @@
+"""Media layer: the monthly servicing routine on an installation media folder."""

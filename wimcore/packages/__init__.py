@@ -1,0 +1,1 @@
+"""Package layer: expand, model, inventory, plan and stage Windows update packages."""
