@@ -1,0 +1,105 @@
+"""Exceptions of the package layer (CAB expansion, package model, catalogs), all WimcoreErrors."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from wimcore.errors import WimcoreError
+
+MSPACK_ERROR_NAMES: dict[int, str] = {
+    0: "OK",
+    1: "ARGS",
+    2: "OPEN",
+    3: "READ",
+    4: "WRITE",
+    5: "SEEK",
+    6: "NOMEMORY",
+    7: "SIGNATURE",
+    8: "DATAFORMAT",
+    9: "CHECKSUM",
+    10: "CRUNCH",
+    11: "DECRUNCH",
+}
+
+
+class CabinetError(WimcoreError):
+    """A cabinet could not be opened, read or extracted; carries libmspack's code when known."""
+
+    codes: ClassVar[frozenset[int]] = frozenset()
+
+    def __init__(self, message: str, *, code: int | None = None, path: str | None = None,
+                 member: str | None = None) -> None:
+        self.code = code
+        self.name = (f"MSPACK_ERR_{MSPACK_ERROR_NAMES.get(code, f'UNKNOWN_{code}')}"
+                     if code is not None else None)
+        self.path = path
+        self.member = member
+        where = ": ".join(str(p) for p in (path, member) if p)
+        text = f"{where + ': ' if where else ''}{message}"
+        if self.name is not None:
+            text += f" [{self.name} ({code})]"
+        super().__init__(text)
+
+
+class CorruptCabinetError(CabinetError):
+    """Not a cabinet, or its headers or compressed data are damaged or truncated."""
+
+    codes = frozenset({3, 5, 7, 8, 9, 11})
+
+
+class CabinetIOError(CabinetError, OSError):
+    """The host file system refused an open or a write."""
+
+    codes = frozenset({2, 4})
+
+
+class CabinetArgumentError(CabinetError, ValueError):
+    """libmspack refused a parameter or argument (e.g. a tunable this build lacks)."""
+
+    codes = frozenset({1, 10})
+
+
+class CabinetMemoryError(CabinetError, MemoryError):
+    """libmspack ran out of memory."""
+
+    codes = frozenset({6})
+
+
+class MissingCabinetPartError(CabinetError, FileNotFoundError):
+    """A cabinet belongs to a set and the previous or next part is not beside it."""
+
+
+class PackageError(WimcoreError):
+    """An update package (MSU, CAB, express, WIM container) is malformed or unsupported."""
+
+
+class MSDeltaRequiredError(PackageError):
+    """The payload holds MSDelta spans (PA30/PA31/PA19) and wimcore has no delta decoder."""
+
+    def __init__(self, message: str, spans: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.spans = spans or []
+
+
+class ManifestError(PackageError):
+    """An update.mum or component manifest lacks what a package manifest must have."""
+
+
+class CatalogError(PackageError):
+    """A .cat catalog is not a PKCS#7 certificate trust list we can read."""
+
+
+class HashMismatchError(CatalogError):
+    """An expanded file's hash is not the one its catalog lists."""
+
+
+_BY_CODE: dict[int, type[CabinetError]] = {
+    code: cls
+    for cls in (CorruptCabinetError, CabinetIOError, CabinetArgumentError, CabinetMemoryError)
+    for code in cls.codes
+}
+
+
+def cabinet_error_class(code: int) -> type[CabinetError]:
+    """The exception class for a libmspack MSPACK_ERR_* code (CabinetError when unknown)."""
+    return _BY_CODE.get(code, CabinetError)
