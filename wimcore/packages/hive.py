@@ -58,7 +58,7 @@ __all__ = [
 ]
 
 StrPath = Union[str, "os.PathLike[str]"]
-PyValue = Union[str, list[str], int, bytes, None]
+PyValue = str | list[str] | int | bytes | None
 Tree = Mapping[str, Any]
 
 _FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=timezone.utc)
@@ -423,7 +423,7 @@ class Hive:
         self._generation += 1
 
     def set_value(self, key_path: str, name: str, data: object,
-                  type: int | None = None) -> None:  # noqa: A002 - the registry's word
+                  type: int | None = None) -> None:
         """Set one value of an existing key; the type is inferred from ``data`` when None."""
         self._require_writable(key_path)
         self[key_path].set_value(name, data, type)
@@ -527,7 +527,8 @@ class Key:
         lib = self._hive._lib
         length = self._call("node_name_len", lib.hivex_node_name_len,
                             failed=lambda r: r == 0, errno_required=True)
-        ptr = self._call("node_name", lib.hivex_node_name, failed=lambda r: r == self._hive._ffi.NULL)
+        null = self._hive._ffi.NULL
+        ptr = self._call("node_name", lib.hivex_node_name, failed=lambda r: r == null)
         return _py_name(self._hive._take(ptr, int(length)))
 
     @property
@@ -586,6 +587,10 @@ class Key:
     def __len__(self) -> int:
         """Number of direct subkeys."""
         return len(self._children())
+
+    def __bool__(self) -> bool:
+        """A key is always true, even without subkeys."""
+        return True
 
     def _find_child(self, name: str) -> Key | None:
         """The direct subkey called ``name`` (Windows' case-insensitive rule), or None."""
@@ -708,7 +713,7 @@ class Key:
         """Whether the key has a value of that name."""
         return self._find_value(name) is not None
 
-    def set_value(self, name: str, data: object, type: int | None = None) -> None:  # noqa: A002
+    def set_value(self, name: str, data: object, type: int | None = None) -> None:
         """Create or replace one value; the type is inferred from ``data`` when None."""
         self._hive._require_writable(self.path)
         t, raw = encode_value(data, type)
@@ -871,7 +876,8 @@ class Value:
 def _grow(key: Key, tree: Tree) -> None:
     for name, item in tree.items():
         if isinstance(item, Mapping):
-            child = key._find_child(name) or key._add_child(name)
+            found = key._find_child(name)
+            child = found if found is not None else key._add_child(name)
             _grow(child, item)
         elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], int):
             key.set_value(name, item[1], item[0])

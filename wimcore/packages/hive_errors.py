@@ -1,4 +1,4 @@
-"""Exceptions of the registry-hive layer (libhivex), all under :class:`wimcore.errors.WimcoreError`."""
+"""Exceptions of the registry-hive layer (libhivex), all under ``WimcoreError``."""
 
 from __future__ import annotations
 
