@@ -55,7 +55,10 @@ def lib() -> Any:
                     f"libwimlib {'.'.join(map(str, found))} is too old: wimcore needs 1.13 or "
                     f"newer. Install a newer one: {INSTALL_HINT['linux']}; brew install wimlib."
                 )
-            code = handle.wimlib_global_init(handle.WIMLIB_INIT_FLAG_ASSUME_UTF8)
+            # UTF-8 strings everywhere; path lookups inside images ignore case, as on Windows
+            # (an exact-case match still wins when names differ only by case).
+            code = handle.wimlib_global_init(handle.WIMLIB_INIT_FLAG_ASSUME_UTF8
+                                             | handle.WIMLIB_INIT_FLAG_DEFAULT_CASE_INSENSITIVE)
             if code != 0:
                 raise NativeLibraryError(f"wimlib_global_init failed with code {code}")
             _lib = handle

@@ -10,6 +10,8 @@ CDEF = r"""
 typedef struct WIMStruct WIMStruct;
 typedef struct _IO_FILE FILE;
 struct timespec { long tv_sec; long tv_nsec; };
+/* libc, to release buffers that libwimlib allocates for the caller (wimlib_get_xml_data). */
+void free(void *ptr);
 
 #define WIMLIB_CHANGE_READONLY_FLAG 0x00000001
 #define WIMLIB_CHANGE_GUID 0x00000002
@@ -398,7 +400,7 @@ struct wimlib_update_command {
  enum wimlib_update_op op;
  union {
  struct wimlib_add_command add;
- struct wimlib_delete_command delete_; 
+ struct wimlib_delete_command delete_;
  struct wimlib_rename_command rename;
  };
 };

@@ -6,9 +6,10 @@ import ctypes.util
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import cffi
+if TYPE_CHECKING:
+    import cffi
 
 
 class NativeLibraryError(OSError):

@@ -15,6 +15,7 @@ import threading
 from typing import Any, NoReturn
 
 from wimcore import errors
+from wimcore._native.loader import NativeLibraryError
 
 _state_lock = threading.Lock()
 _lib: Any = None
@@ -30,10 +31,11 @@ def _open() -> tuple[Any, Any]:
             try:
                 from wimcore._native import libwim
             except ImportError as exc:  # cffi itself missing: an install problem
-                raise errors.LibraryNotFoundError(f"cannot import the libwim binding: {exc}") from exc
+                raise errors.LibraryNotFoundError(
+                    f"cannot import the libwim binding: {exc}") from exc
             try:
                 handle = libwim.lib()
-            except errors.NativeLibraryError as exc:
+            except NativeLibraryError as exc:
                 raise errors.LibraryNotFoundError(str(exc)) from None
             _err_fd = _capture_error_stream(libwim.ffi, handle)
             _ffi = libwim.ffi

@@ -141,13 +141,18 @@ class DirEntry:
             "reparse_tag": self.reparse_tag,
             "link_count": self.link_count,
             "hard_link_group_id": self.hard_link_group_id,
-            "creation_time": self.creation_time.isoformat() if self.creation_time else None,
-            "last_write_time": self.last_write_time.isoformat() if self.last_write_time else None,
-            "last_access_time": self.last_access_time.isoformat() if self.last_access_time else None,
-            "security_descriptor": self.security_descriptor.hex() if self.security_descriptor else None,
+            "creation_time": _iso(self.creation_time),
+            "last_write_time": _iso(self.last_write_time),
+            "last_access_time": _iso(self.last_access_time),
+            "security_descriptor": (self.security_descriptor.hex()
+                                    if self.security_descriptor else None),
             "named_streams": [{"name": s.name, "size": s.size, "sha1": s.sha1}
                               for s in self.named_streams],
         }
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
 
 
 _ZERO_SHA1 = bytes(20)

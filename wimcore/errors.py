@@ -20,7 +20,7 @@ class LibraryNotFoundError(WimcoreError, NativeLibraryError):
     """A system library (libwim, libmspack, libhivex) is missing or too old."""
 
 
-class Cancelled(WimcoreError):  # noqa: N818 - the name users raise from callbacks
+class Cancelled(WimcoreError):
     """The operation was cancelled (by a progress callback or Ctrl-C); nothing was changed."""
 
 
@@ -28,7 +28,8 @@ class DestinationExistsError(WimcoreError):
     """The output path exists and overwriting it was not asked for."""
 
     def __init__(self, path: str) -> None:
-        super().__init__(f"{path}: already exists (pass overwrite=True / --overwrite to replace it)")
+        super().__init__(f"{path}: already exists (pass overwrite=True or --overwrite to "
+                         "replace it)")
         self.path = path
 
 
@@ -250,3 +251,9 @@ for _cls in (InvalidWimError, CorruptDataError, ImageNotFoundError, PathNotFound
 def error_class(code: int) -> type[WimlibError]:
     """The exception class for a libwimlib error code (WimlibError when unknown)."""
     return _CLASSES.get(code, WimlibError)
+
+
+class MissingFileError(FileSystemError, FileNotFoundError):
+    """The WIM (or another input file) does not exist."""
+
+    codes = frozenset()

@@ -107,7 +107,8 @@ class ImageInfo:
         """MAJOR.MINOR.BUILD.SPBUILD (e.g. 10.0.19045.3803) when the XML has it."""
         if self.build is None:
             return None
-        return f"{self.version_major or 0}.{self.version_minor or 0}.{self.build}.{self.sp_build or 0}"
+        major, minor = self.version_major or 0, self.version_minor or 0
+        return f"{major}.{minor}.{self.build}.{self.sp_build or 0}"
 
     @property
     def arch_label(self) -> str | None:
@@ -154,10 +155,8 @@ def parse_image(node: etree._Element, index: int) -> ImageInfo:
         arch = Arch(arch_raw) if arch_raw is not None else None
     except ValueError:
         arch = arch_raw
-    langs = tuple(
-        (el.text or "").strip() for el in (win.findall("LANGUAGES/LANGUAGE") if win is not None else [])
-        if (el.text or "").strip()
-    )
+    lang_nodes = win.findall("LANGUAGES/LANGUAGE") if win is not None else []
+    langs = tuple((el.text or "").strip() for el in lang_nodes if (el.text or "").strip())
     props: dict[str, str] = {}
     _flatten(node, "", props)
     return ImageInfo(

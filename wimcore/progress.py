@@ -146,7 +146,7 @@ class ProgressBridge:
             if event is None:
                 return True
             return self.callback(event) is not False
-        except BaseException as exc:  # noqa: BLE001 - must not cross into C
+        except BaseException as exc:
             self.error = exc
             return False
 
@@ -173,7 +173,7 @@ def trampoline() -> Any:
                       "union wimlib_progress_info *, void *)", onerror=lambda *a: abort)
         def _on_progress(msg: int, info: Any, ctx: Any) -> int:
             bridge: ProgressBridge = ffi.from_handle(ctx)
-            return go_on if bridge.dispatch(msg, info) else abort
+            return int(go_on if bridge.dispatch(msg, info) else abort)
 
         _trampoline = _on_progress
     return _trampoline

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from lxml import etree
 
 from wimcore.errors import InvalidXMLError
@@ -37,7 +39,8 @@ def parse_xml(data: bytes, *, source: str = "XML", max_bytes: int = DEFAULT_MAX_
     except (etree.XMLSyntaxError, ValueError) as exc:
         raise InvalidXMLError(f"{source}: not well-formed XML: {exc}") from None
     tree = root.getroottree()
-    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+    docinfo: Any = tree.docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
         raise InvalidXMLError(f"{source}: a DOCTYPE is not allowed (entity expansion risk)")
     depth = _depth(root, max_depth)
     if depth > max_depth:

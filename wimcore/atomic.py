@@ -1,0 +1,108 @@
+"""Crash-safe outputs: write beside the target under a temporary name, rename when complete,
+and an advisory lock that keeps two writers off the same WIM."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from wimcore.errors import DestinationExistsError, LockedError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
+
+TEMP_MARK = ".wimcore-tmp"
+
+
+def temp_path_for(dest: Path) -> Path:
+    """A unique hidden temporary name in the target's folder (same file system: rename works)."""
+    return dest.parent / f".{dest.name}.{os.getpid()}.{secrets.token_hex(4)}{TEMP_MARK}"
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def publish(tmp: Path, dest: Path, *, overwrite: bool) -> None:
+    """Move a complete temporary file to its final name (no-clobber unless overwrite)."""
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    if overwrite:
+        os.replace(tmp, dest)
+    else:
+        try:
+            os.link(tmp, dest)  # atomic no-clobber on POSIX file systems
+        except FileExistsError:
+            raise DestinationExistsError(str(dest)) from None
+        except OSError:
+            if dest.exists():
+                raise DestinationExistsError(str(dest)) from None
+            os.replace(tmp, dest)
+        else:
+            os.unlink(tmp)
+    _fsync_dir(dest.parent)
+
+
+@contextmanager
+def atomic_output(dest: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path to write; publish it as ``dest`` only if the block succeeds."""
+    target = Path(dest).absolute()
+    if not overwrite and target.exists():
+        raise DestinationExistsError(str(target))
+    if not target.parent.is_dir():
+        raise FileNotFoundError(f"{target.parent}: the destination folder does not exist")
+    tmp = temp_path_for(target)
+    try:
+        yield tmp
+        publish(tmp, target, overwrite=overwrite)
+    finally:
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
+
+
+class WriterLock:
+    """An exclusive advisory lock (flock) on a WIM file, held while it is open for writing."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock or raise LockedError at once (never waits)."""
+        if fcntl is None or self._fd is not None:
+            return
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise LockedError(1, "The WIM is already locked for writing by another process",
+                              path=self.path) from None
+        self._fd = fd
+
+    def release(self) -> None:
+        """Drop the lock (idempotent)."""
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+    @property
+    def held(self) -> bool:
+        """True while this object holds the lock."""
+        return self._fd is not None
