@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from asn1crypto import algos, cms, core
+from asn1crypto import algos, core
 from cabarchive import CabArchive, CabFile
 
 FIXED_TIME = dt.datetime(2024, 5, 14, 10, 20, 30)
@@ -87,7 +87,8 @@ def update_mum(*, name: str, version: str, kb: str, release_type: str = "Update"
     text = (f'<?xml version="1.0" encoding="utf-8" standalone="yes"?>\r\n'
             f'<assembly xmlns="{ASM_NS}" manifestVersion="1.0" '
             f'description="Fix for {kb}" displayName="{kb}" company="Microsoft Corporation" '
-            f'copyright="Microsoft Corporation" supportInformation="https://support.microsoft.com/help/{kb[2:]}" '
+            f'copyright="Microsoft Corporation" '
+            f'supportInformation="https://support.microsoft.com/help/{kb[2:]}" '
             f'creationTimeStamp="2024-04-20T00:00:00Z" lastUpdateTimeStamp="2024-04-20T00:00:00Z">'
             f'{identity(name, version, language=language)}'
             f'<package identifier="{kb}" releaseType="{release_type}" restart="{restart}">'
@@ -98,14 +99,16 @@ def update_mum(*, name: str, version: str, kb: str, release_type: str = "Update"
 def rollup_parent(build_version: str = "10.0.26100.1742") -> str:
     """A 24H2-style parent with revisionCompare naming an edition package at a checkpoint."""
     return (f'<parent revisionCompare="GE" integrate="separate" disposition="detect">'
-            f'<assemblyIdentity name="Microsoft-Windows-ProfessionalEdition" version="{build_version}" '
+            f'<assemblyIdentity name="Microsoft-Windows-ProfessionalEdition" '
+            f'version="{build_version}" '
             f'processorArchitecture="amd64" language="neutral" publicKeyToken="{TOKEN}"/>'
             f'</parent>')
 
 
 def legacy_parent() -> str:
     """An older parent using buildCompare/serviceCompare."""
-    return ('<parent buildCompare="EQ" serviceCompare="GE" revisionCompare="GE" disposition="detect">'
+    return ('<parent buildCompare="EQ" serviceCompare="GE" revisionCompare="GE" '
+            'disposition="detect">'
             f'<assemblyIdentity name="Microsoft-Windows-Foundation-Package" version="10.0.19041.1" '
             f'processorArchitecture="amd64" language="neutral" publicKeyToken="{TOKEN}"/></parent>')
 
@@ -116,26 +119,8 @@ PSFX = ('<customInformation PackageFormat="PSFX" PSFXVersion="2" PSFXDeltaFormat
 _OID_CTL = "1.3.6.1.4.1.311.10.1"
 
 
-class _TrustedSubject(core.Sequence):
-    _fields = [("subject_identifier", core.OctetString), ("attributes", cms.CMSAttributes)]
-
-
-class _TrustedSubjects(core.SequenceOf):
-    _child_spec = _TrustedSubject
-
-
-class _SubjectUsage(core.SequenceOf):
+class _SubjectUsage(core.SequenceOf):  # type: ignore[misc]
     _child_spec = core.ObjectIdentifier
-
-
-class _CTL(core.Sequence):
-    _fields = [
-        ("subject_usage", _SubjectUsage),
-        ("list_identifier", core.OctetString, {"optional": True}),
-        ("this_update", core.UTCTime),
-        ("subject_algorithm", algos.DigestAlgorithm),
-        ("trusted_subjects", _TrustedSubjects),
-    ]
 
 
 def _der_tlv(tag: int, payload: bytes) -> bytes:
@@ -153,7 +138,7 @@ def make_catalog(files: dict[str, bytes]) -> bytes:
     subjects = []
     for name, data in files.items():
         digest = hashlib.sha256(data).digest()
-        oid = core.ObjectIdentifier("1.3.6.1.4.1.311.2.1.15").dump()
+        oid = core.ObjectIdentifier("1.3.6.1.4.1.311.2.1.25").dump()
         digest_info = _der_tlv(0x30, algos.DigestAlgorithm({"algorithm": "sha256"}).dump()
                                + core.OctetString(digest).dump())
         indirect = _der_tlv(0x30, _der_tlv(0x30, oid + _der_tlv(0x30, b"")) + digest_info)

@@ -38,9 +38,10 @@ def binding() -> tuple[Any, Any]:
         with _lock:
             if _pair is None:
                 try:
-                    from wimcore._native import mspack
+                    from wimcore._native import mspack  # type: ignore[attr-defined,import-not-found,unused-ignore]
                 except ImportError as exc:
-                    raise LibraryNotFoundError(f"cannot import the libmspack binding: {exc}") from exc
+                    raise LibraryNotFoundError(
+                        f"cannot import the libmspack binding: {exc}") from exc
                 try:
                     handle = mspack.lib()
                 except OSError as exc:

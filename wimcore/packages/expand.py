@@ -219,7 +219,8 @@ class _Expander:
                 self._package_at(folder, name, "wim")
                 self._post_process(folder, depth=1, psf_dirs=[out])
 
-    def _post_process(self, folder: Path, *, depth: int, psf_dirs: list[Path] | None = None) -> None:
+    def _post_process(self, folder: Path, *, depth: int,
+                      psf_dirs: list[Path] | None = None) -> None:
         """Express payload of this package folder, then CABs nested inside it."""
         cix = folder / CIX_NAME
         if cix.is_file():

@@ -1,4 +1,4 @@
-"""Read an MSU's metadata files: ``*-pkgProperties.txt`` (UTF-16LE Key="Value") and its ``*.xml``."""
+"""Read an MSU's metadata: ``*-pkgProperties.txt`` (UTF-16LE Key="Value") and its ``*.xml``."""
 
 from __future__ import annotations
 
