@@ -442,8 +442,12 @@ class Hive:
             path = self.path
         target = os.path.abspath(os.fspath(path))
         directory = os.path.dirname(target)
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".",
-                                   suffix=".tmp", dir=directory)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".",
+                                       suffix=".tmp", dir=directory)
+        except OSError as exc:
+            raise HiveOSError("cannot create the temporary file to commit to", path=target,
+                              errno=exc.errno, operation="commit") from None
         os.close(fd)
         try:
             self._call("commit", self._lib.hivex_commit, os.fsencode(tmp), 0,
