@@ -265,7 +265,7 @@ def parse_mum(data: bytes, *, source: str = "update.mum",
                 ident = _child(inner, "assemblyIdentity")
                 if not kind or ident is None:
                     continue
-                updates.append(UpdateEntry(child.get("name") or ident.get("name", ""), kind,
+                updates.append(UpdateEntry(child.get("name") or ident.get("name") or "", kind,
                                            Identity.from_element(ident), inner.get("integrate"),
                                            inner.get("contained") or child.get("contained")))
         elif tag == "customInformation":

@@ -1,0 +1,64 @@
+"""``wimcore package``: expand and inspect update packages (thin wrappers over wimcore.packages)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from wimcore.errors import WimcoreError
+from wimcore.packages.expand import expand as expand_package
+from wimcore.packages.inspect import inspect_package
+from wimcore.progress import ProgressEvent
+
+package_group = click.Group("package", help="Expand and inspect Windows update packages "
+                                            "(MSU, CAB, WIM container, express).")
+
+
+def _fail(exc: Exception) -> click.ClickException:
+    """One line for the user, exit code 1."""
+    return click.ClickException(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+
+@package_group.command("expand")
+@click.argument("pkg", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--allow-deltas", is_flag=True,
+              help="List MSDelta spans of express payloads instead of failing on them.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+def expand_cmd(pkg: Path, dest: Path, allow_deltas: bool, as_json: bool, quiet: bool) -> None:
+    """Expand PKG (MSU, CAB or WIM container) into DEST (absent or empty)."""
+    def on_progress(event: ProgressEvent) -> None:
+        if event.path and not quiet and not as_json:
+            click.echo(f"  {event.path}", err=True)
+
+    try:
+        result = expand_package(pkg, dest, progress=on_progress, allow_deltas=allow_deltas)
+    except WimcoreError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    click.echo(f"expanded {pkg.name} ({result.format}) into {dest}: {result.files} files, "
+               f"{result.bytes} bytes")
+    for p in result.packages:
+        click.echo(f"  package: {p.path}" + ("  [express]" if p.express else ""))
+    for name in result.kept:
+        click.echo(f"  kept, not expanded: {name}")
+
+
+@package_group.command("inspect")
+@click.argument("pkg", type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
+def inspect_cmd(pkg: Path, as_json: bool) -> None:
+    """Describe PKG: an MSU, a CAB, an expanded package folder or an update.mum."""
+    try:
+        info = inspect_package(pkg)
+    except WimcoreError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        click.echo(json.dumps(info.to_dict(), indent=2))
+    else:
+        click.echo("\n".join(info.summary()))
