@@ -19,8 +19,20 @@ INSTALL_HINT = {
 #: Interface version of the CAB decompressor this binding was written against.
 MIN_MSCABD_VERSION = 1
 
-ffi = cffi.FFI()
-ffi.cdef(CDEF)
+
+def _make_ffi() -> Any:
+    """The pre-parsed ffi (generated ``_mspack_abi``) when usable, else parse CDEF now."""
+    try:
+        from ._mspack_abi import ffi as prebuilt  # fast: no pycparser at run time
+
+        return prebuilt
+    except Exception:  # missing, or made by an incompatible cffi: parse the declarations
+        fresh = cffi.FFI()
+        fresh.cdef(CDEF)
+        return fresh
+
+
+ffi: Any = _make_ffi()
 
 _lock = threading.Lock()
 _lib: Any = None

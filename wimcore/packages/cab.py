@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as _dt
 import enum
 import os
-import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,7 +161,7 @@ class Cabinet:
     def __del__(self) -> None:  # safety net only; close() is the contract
         try:
             self.close()
-        except Exception:  # noqa: BLE001 - never raise from a finaliser
+        except Exception:  # never raise from a finaliser
             pass
 
     def _live(self) -> None:
@@ -304,7 +303,7 @@ class Cabinet:
         """The bytes of one member, extracted through ``scratch`` (a directory) and removed."""
         self._live()
         (i,) = self._select([member])
-        tmp = Path(scratch) / f".wimcore-read-{secrets.token_hex(8)}"
+        tmp = Path(scratch) / f".wimcore-read-{os.urandom(8).hex()}"
         self._extract_raw(i, tmp)
         try:
             return tmp.read_bytes()
@@ -340,7 +339,7 @@ class Cabinet:
         real_parent = Path(os.path.realpath(target.parent))
         if real_parent != real_root and real_root not in real_parent.parents:
             raise UnsafePathError(f"{member.name!r}: resolves outside the destination")
-        tmp = target.parent / f".{target.name[:40]}.{secrets.token_hex(6)}.wimcore-part"
+        tmp = target.parent / f".{target.name[:40]}.{os.urandom(6).hex()}.wimcore-part"
         self._extract_raw(i, tmp)
         try:
             if member.datetime is not None:

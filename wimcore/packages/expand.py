@@ -17,12 +17,12 @@ import wimcore
 from wimcore.errors import DestinationExistsError
 from wimcore.packages.cab import Cabinet
 from wimcore.packages.errors import PackageError
-from wimcore.packages.express import CIX_NAME, PsfSpan, apply_psf, parse_cix
-from wimcore.packages.msu import MsuMetadata, parse_msu_xml, parse_pkg_properties
+from wimcore.packages.msu import MsuMetadata
 from wimcore.progress import ProgressEvent, ProgressKind
 
 ProgressCallback = Callable[[ProgressEvent], "bool | None"]
 
+CIX_NAME = "express.psf.cix.xml"  # same as wimcore.packages.express.CIX_NAME (lazy import)
 CAB_MAGIC = b"MSCF"
 WIM_MAGIC = b"MSWIM\x00\x00\x00"
 SCAN_CAB = "wsusscan.cab"
@@ -189,6 +189,8 @@ class _Expander:
             image_file.images[1].apply(out)
 
     def _expand_msu(self, out: Path, names: list[str]) -> None:
+        from wimcore.packages.msu import parse_msu_xml, parse_pkg_properties
+
         meta = MsuMetadata()
         for name in names:
             low = name.casefold()
@@ -237,7 +239,9 @@ class _Expander:
             self._post_process(target, depth=depth + 1)
 
     def _express(self, folder: Path, cix: Path, search: list[Path]) -> None:
-        spans: list[PsfSpan] = parse_cix(cix.read_bytes(), source=str(cix))
+        from wimcore.packages.express import apply_psf, parse_cix
+
+        spans = parse_cix(cix.read_bytes(), source=str(cix))
         psf = _find_psf(folder, search)
         if psf is None:
             raise PackageError(f"{folder.name}: {CIX_NAME} present but no .psf payload beside "

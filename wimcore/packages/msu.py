@@ -7,8 +7,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from wimcore.xmlsafe import local, parse_xml
-
 _LINE = re.compile(r'^\s*([^=]+?)\s*=\s*"(.*)"\s*$')
 
 
@@ -67,6 +65,8 @@ class MsuMetadata:
 
 def parse_msu_xml(data: bytes, *, source: str = "MSU XML") -> list[MsuPackageRef]:
     """The ``<package>`` entries of an MSU's unattend-style XML (identity, action, source)."""
+    from wimcore.xmlsafe import local, parse_xml  # lxml only when an XML is read
+
     root = parse_xml(data, source=source, max_bytes=16 * 1024 * 1024)
     refs: list[MsuPackageRef] = []
     for pkg in root.iter():
