@@ -151,3 +151,15 @@ def test_open_close_cycles_keep_descriptors_flat(tmp_path: Path) -> None:
 
     gc.collect()
     assert _open_fds() == before
+
+
+def test_missing_libhivex_names_the_fix(tmp_path: Path) -> None:
+    code = ("from wimcore.packages.hive import Hive\n"
+            "from wimcore.errors import LibraryNotFoundError\n"
+            "try:\n    Hive.from_bytes(b'')\n"
+            "except LibraryNotFoundError as exc:\n    print('LNF', exc)\n")
+    env = {**os.environ, "WIMCORE_LIBHIVEX": str(tmp_path / "libhivex-missing.so")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, env=env, check=False)
+    assert proc.stdout.startswith("LNF"), proc.stderr
+    assert "apt-get install libhivex0" in proc.stdout and "WIMCORE_LIBHIVEX" in proc.stdout
