@@ -100,8 +100,8 @@ def expand(path: str | os.PathLike[str], dest: str | os.PathLike[str], *,
     out = Path(dest)
     if not source.exists():
         raise PackageError(f"{source}: no such file")
-    created = _prepare(out)
     result = ExpandResult(source, out, sniff(source))
+    created = _prepare(out)
     try:
         _Expander(result, progress, allow_deltas).run()
     except BaseException:

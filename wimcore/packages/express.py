@@ -71,8 +71,8 @@ def apply_psf(spans: list[PsfSpan], psf: Path, dest: Path, *,
         listing = ", ".join(f"{s.name} ({s.type})" for s in deltas[:5])
         more = f" and {len(deltas) - 5} more" if len(deltas) > 5 else ""
         raise MSDeltaRequiredError(
-            f"{psf.name}: {len(deltas)} file(s) are MSDelta patches that need an MSDelta "
-            f"decoder, which wimcore does not have: {listing}{more}",
+            f"{psf.name}: {len(deltas)} file(s) are MSDelta patches; this package needs an "
+            f"MSDelta decoder, which wimcore does not have: {listing}{more}",
             [(s.name, s.type) for s in deltas])
     targets = []
     for span in raws:
