@@ -121,8 +121,9 @@ def merge_servicing(existing: bytes | None, entries: Sequence[ServicingEntry], *
     if servicing is None:
         servicing = etree.Element(tag("servicing"))
         # Windows reads <servicing> as the first child, before the <settings> passes.
+        servicing.tail = root.text if root.text and not root.text.strip() else "\n"
+        root.text = "\n  "
         root.insert(0, servicing)
-        servicing.tail = "\n"
     present = {(e.action.lower(), e.key.lower()) for e in read_servicing(
         etree.tostring(root), source=source)}
     for entry in entries:
