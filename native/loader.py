@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes.util
 import os
 import sys
 from collections.abc import Sequence
@@ -42,6 +41,8 @@ def open_library(
     override = os.environ.get(env_var)
     candidates: list[str] = [override] if override else list(names.get(key, ()))
     if not override:
+        import ctypes.util  # slow to import (it pulls in subprocess): only when needed
+
         found = ctypes.util.find_library(find_name)
         if found:
             candidates.append(found)

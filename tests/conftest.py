@@ -29,7 +29,7 @@ def make_tree(root: Path, *, seed: int = 1, files: int = 24, max_size: int = 40_
         d = dirs[i % 4]
         kind = i % 3
         if kind == 0:
-            data = ("line %d of a text file\n" % i * rng.randint(1, 200)).encode()
+            data = (f"line {i} of a text file\n" * rng.randint(1, 200)).encode()
         elif kind == 1:
             data = rng.randbytes(rng.randint(0, max_size))
         else:

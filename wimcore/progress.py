@@ -205,7 +205,7 @@ def finish(bridge: ProgressBridge, code: int, **where: Any) -> None:
         bridge.reraise()
     if code in (76, 77):  # aborted by progress without a stored error: the callback said stop
         _lib.take_messages()
-        raise Cancelled("cancelled by the progress callback; nothing was changed")
+        raise Cancelled("cancelled; nothing was changed")
     _lib.check(code, **where)
 
 

@@ -24,7 +24,8 @@ def _exported_functions() -> set[str]:
         pytest.skip("nm (binutils) is not installed")
     import ctypes.util
 
-    for cand in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib"):
+    for cand in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64",
+                 "/usr/lib"):
         path = Path(cand) / LIBWIM_SONAME
         if path.exists():
             break

@@ -243,6 +243,7 @@ def test_ntfs_volume_apply_and_capture_keep_windows_metadata(tmp_path: Path, tre
     with wimcore.open(tmp_path / "ntfs.wim") as wim:
         image = wim.images[1]
         entries = {e.path: e for e in image.walk()}
-        assert image.read_bytes("/Windows/file001.bin") == (tree / "Windows/file001.bin").read_bytes()
+        want = (tree / "Windows/file001.bin").read_bytes()
+        assert image.read_bytes("/Windows/file001.bin") == want
         # NTFS captures carry security descriptors, which a Linux directory cannot.
         assert entries["/Windows/file001.bin"].security_descriptor
