@@ -128,6 +128,12 @@ def _folder_of(entry: PlanEntry) -> Path:
     return folder
 
 
+def _folder_order(name: str) -> tuple[int, str]:
+    """Sort staged folders by their number, then by name."""
+    m = _NUMBERED.match(name)
+    return (int(m.group(1)) if m else 0), name
+
+
 def _size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
 
@@ -207,8 +213,7 @@ def stage(wim: Wim, image: Image | int | str, plan: Plan, *, first_boot: bool = 
         found = resolve_path(img, f"{windows}/Setup/Scripts/SetupComplete.cmd")
         old_script = img.read_bytes(found) if found else None
         all_folders = sorted({*existing, *(Path(s.image_path).name for s in staged)},
-                             key=lambda f: (int(m.group(1)) if (m := _NUMBERED.match(f)) else 0,
-                                            f))
+                             key=_folder_order)
         new_script = merge_setupcomplete(old_script, all_folders)
         if found is None:
             scripts = resolve_path(img, f"{windows}/Setup/Scripts") or f"{windows}/Setup/Scripts"

@@ -1,0 +1,328 @@
+"""Servicing a WIM: the public API (inventory, plan, stage) and a whole run, ``service_wim``.
+
+Stable names for the layers above (``wimcore.media``, the CLI)::
+
+    inventory(image: Image) -> Inventory
+    plan(image_or_inventory: Image | Inventory, packages, *, staged=()) -> Plan
+    stage(wim: Wim, image: Image | int | str, plan: Plan, *, first_boot=False,
+          progress=None) -> StageResult
+    service_wim(wim_path, packages, *, images="all", work_dir=None, first_boot=False,
+                continue_on_error=False, report_path=None, log_path=None, progress=None,
+                history=True) -> ServicingReport
+
+A run commits the WIM once, at the end, and only when something was staged; a failure
+(without ``continue_on_error``) or a cancel leaves the WIM byte-identical.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import wimcore
+from wimcore.errors import Cancelled, WimcoreError
+from wimcore.packages.history import History, load_history, sidecar_path
+from wimcore.packages.inventory import (
+    ImageType,
+    InstalledPackage,
+    Inventory,
+    Session,
+    StagedByWimcore,
+    inventory,
+)
+from wimcore.packages.model import Package, load_package
+from wimcore.packages.plan import Plan, PlanEntry, PlanState, plan
+from wimcore.packages.report import (
+    ImageReport,
+    PackageReport,
+    ServicingLog,
+    ServicingReport,
+    StepTiming,
+)
+from wimcore.packages.servicing_errors import (
+    AnswerFileError,
+    HistoryError,
+    ImageTypeError,
+    NeedsServicingStackError,
+    NotWindowsImageError,
+    PackageNotExpandedError,
+    PlanMismatchError,
+    ServicingError,
+    ServicingRunError,
+)
+from wimcore.packages.stage import StagedPackage, StageResult, stage
+from wimcore.progress import ProgressCallback, ProgressEvent, ProgressKind
+
+__all__ = [
+    "AnswerFileError", "HistoryError", "ImageReport", "ImageType", "ImageTypeError",
+    "InstalledPackage", "Inventory", "NeedsServicingStackError", "NotWindowsImageError",
+    "PackageNotExpandedError", "PackageReport", "Plan", "PlanEntry", "PlanMismatchError",
+    "PlanState", "ServicingError", "ServicingReport", "ServicingRunError", "Session",
+    "StageResult", "StagedByWimcore", "StagedPackage", "inventory", "plan",
+    "service_wim", "stage",
+]
+
+ImageSelection = str | int | Sequence[int | str]
+PackagePath = str | os.PathLike[str]
+
+
+class _Abort(Exception):
+    """Internal: stop the run (the original error is the cause)."""
+
+
+class _Run:
+    """One servicing run: report, log, progress and the stop-or-continue policy."""
+
+    def __init__(self, report: ServicingReport, log: ServicingLog,
+                 progress: ProgressCallback | None, continue_on_error: bool) -> None:
+        self.report = report
+        self.log = log
+        self.progress = progress
+        self.continue_on_error = continue_on_error
+
+    def tell(self, message: str) -> None:
+        """Log a step and tell the progress callback (which may cancel)."""
+        self.log.write(message)
+        if self.progress is not None and self.progress(
+                ProgressEvent(ProgressKind.STEP, message=message)) is False:
+            raise Cancelled("cancelled by the progress callback; the WIM was not changed")
+
+    @contextmanager
+    def step(self, name: str, into: list[StepTiming]) -> Iterator[StepTiming]:
+        """Time a step and record it (failed steps too)."""
+        timing = StepTiming(name, 0.0)
+        start = time.monotonic()
+        try:
+            yield timing
+        except BaseException as exc:
+            timing.ok = False
+            timing.detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise
+        finally:
+            timing.seconds = time.monotonic() - start
+            into.append(timing)
+
+    def failed(self, what: str, exc: BaseException) -> None:
+        """Record a failure; stop the run unless continue_on_error (cancels always stop)."""
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        self.log.write(f"{what}: {type(exc).__name__}: {text}", level="Error")
+        if isinstance(exc, (Cancelled, KeyboardInterrupt)) or not self.continue_on_error:
+            raise _Abort(f"{what}: {text}") from exc
+        self.report.errors.append(f"{what}: {text}")
+
+
+def _package_folders(root: Path) -> list[Path]:
+    """Folders holding an update.mum under ``root``, without those nested in another one."""
+    found = sorted({p.parent for p in root.rglob("*.mum")} if root.is_dir() else set())
+    keep: list[Path] = []
+    for f in found:
+        if not any(k in f.parents for k in keep):
+            keep.append(f)
+    return keep
+
+
+def _expand_inputs(run: _Run, inputs: Sequence[PackagePath], work: Path) -> list[Package]:
+    """Expand every input into the work dir and load its packages (MSU properties kept)."""
+    from wimcore.packages.expand import expand
+
+    packages: list[Package] = []
+    for n, item in enumerate(inputs, start=1):
+        src = Path(item)
+        rep = PackageReport(str(src))
+        run.report.packages.append(rep)
+        start = time.monotonic()
+        try:
+            run.tell(f"package {src.name}: expanding")
+            props: dict[str, str] = {}
+            if src.is_dir():
+                folders = _package_folders(src)
+                rep.status = "folder"
+            else:
+                result = expand(src, work / f"{n:02d}-{src.stem}")
+                folders = _package_folders(result.dest)
+                props = dict(result.msu.properties) if result.msu else {}
+                rep.status = "expanded"
+            if not folders:
+                raise PackageNotExpandedError(f"{src}: no update.mum found in it")
+            for folder in folders:
+                is_ssu = folder.name.lower().startswith("ssu-")
+                pkg = load_package(folder, properties={} if is_ssu else props)
+                packages.append(pkg)
+                rep.folders.append(str(folder))
+                rep.keys.append(pkg.key)
+            run.log.write(f"package {src.name}: {len(folders)} package(s): "
+                          + ", ".join(rep.keys))
+        except (WimcoreError, OSError, KeyboardInterrupt) as exc:
+            rep.status, rep.error = "failed", str(exc).splitlines()[0] if str(exc) else \
+                type(exc).__name__
+            run.failed(f"package {src}", exc)
+        finally:
+            rep.seconds = time.monotonic() - start
+    return packages
+
+
+def _select(wim: wimcore.Wim, images: ImageSelection) -> list[wimcore.Image]:
+    if isinstance(images, str) and images.lower() == "all":
+        return list(wim.images)
+    if isinstance(images, (int, str)):
+        return [wim.images[images]]
+    return [wim.images[i] for i in images]
+
+
+def _service_image(run: _Run, wim: wimcore.Wim, img: wimcore.Image, packages: list[Package],
+                   staged_before: set[str], first_boot: bool) -> ImageReport:
+    rep = ImageReport(img.index, img.name)
+    run.report.images.append(rep)
+    try:
+        with run.step("inventory", rep.steps):
+            run.tell(f"image {img.index}: inventory")
+            inv = inventory(img)
+        rep.image_type, rep.inventory = inv.image_type.value, inv.to_dict()
+        for problem in inv.problems:
+            run.log.write(f"image {img.index}: {problem}", level="Warning")
+        with run.step("plan", rep.steps):
+            run.tell(f"image {img.index}: plan")
+            the_plan = plan(inv, packages, staged=staged_before)
+        rep.plan = the_plan.to_dict()
+        for w in the_plan.warnings:
+            run.log.write(f"image {img.index}: {w}", level="Warning")
+        rep.skipped = [{"key": e.key, "state": e.state.value, "reason": e.reason}
+                       for e in the_plan.entries if e.state is not PlanState.APPLICABLE]
+        for e in the_plan.entries:
+            run.log.write(f"image {img.index}: {e.state.value}: {e.key}: {e.reason}")
+        if not the_plan.applicable:
+            rep.status = "skipped" if not inv.image_type.is_install and any(
+                e.state is PlanState.NEEDS_SERVICING_STACK for e in the_plan.entries) \
+                else "nothing-to-do"
+            return rep
+        with run.step("stage", rep.steps):
+            run.tell(f"image {img.index}: staging {len(the_plan.applicable)} package(s)")
+            result = stage(wim, img, the_plan, first_boot=first_boot, progress=run.progress)
+        rep.staged = [s.to_dict() for s in result.staged]
+        rep.status = "staged"
+        for s in result.staged:
+            run.log.write(f"image {img.index}: staged (not installed): {s.key} at {s.location}")
+    except (WimcoreError, OSError, KeyboardInterrupt) as exc:
+        rep.status = "cancelled" if isinstance(exc, (Cancelled, KeyboardInterrupt)) else "failed"
+        rep.failed.append({"step": rep.steps[-1].name if rep.steps else "inventory",
+                           "error": str(exc).splitlines()[0] if str(exc) else
+                           type(exc).__name__})
+        run.failed(f"image {img.index}", exc)
+    return rep
+
+
+def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath], *,
+                images: ImageSelection = "all", work_dir: str | os.PathLike[str] | None = None,
+                first_boot: bool = False, continue_on_error: bool = False,
+                report_path: str | os.PathLike[str] | None = None,
+                log_path: str | os.PathLike[str] | None = None,
+                progress: ProgressCallback | None = None,
+                history: bool = True) -> ServicingReport:
+    """Service images of a WIM: expand packages, inventory, plan and stage, commit once.
+
+    ``packages``: MSU/CAB files or expanded folders, expanded into ``work_dir`` (a
+    temporary folder by default, removed afterwards). ``images``: "all", an index, a
+    name, or a list of them. ``continue_on_error`` records a failed package or image and
+    goes on; without it the first failure raises :class:`ServicingRunError` (with
+    ``.report``) and the WIM is unchanged. A cancel (progress callback returning False,
+    :class:`wimcore.Cancelled`, Ctrl-C) re-raises with the WIM unchanged. ``report_path``
+    gets the JSON report and a ``.txt`` summary; ``log_path`` (default: beside the WIM,
+    ``<wim>.wimcore.log``) the servicing log. With ``history`` the sidecar
+    ``<wim>.wimcore-history.json`` records what was staged, and is read to plan.
+    """
+    path = Path(wim_path)
+    started = dt.datetime.now(dt.timezone.utc)
+    run_id = started.strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
+    log = ServicingLog(log_path if log_path is not None else path.with_name(
+        path.name + ".wimcore.log"))
+    report = ServicingReport(str(path), run_id, started.isoformat(), first_boot=first_boot,
+                             continue_on_error=continue_on_error,
+                             log=str(log.path) if log.path else None)
+    run = _Run(report, log, progress, continue_on_error)
+    own_work = work_dir is None
+    work = Path(tempfile.mkdtemp(prefix="wimcore-service-")) if own_work else Path(work_dir or "")
+    t0 = time.monotonic()
+    log.write(f"run {run_id}: servicing {path} images={images!r} packages={len(packages)}")
+    try:
+        report.size_before = path.stat().st_size if path.exists() else None
+        with wimcore.open(path, writable=True) as wim:
+            with run.step("expand", report.steps):
+                work.mkdir(parents=True, exist_ok=True)
+                pkgs = _expand_inputs(run, packages, work)
+            hist: History | None = None
+            if history:
+                try:
+                    hist = load_history(path)
+                except HistoryError as exc:
+                    run.failed("history", exc)
+            for img in _select(wim, images):
+                before = hist.staged_keys(img.index, img.name) if hist else set()
+                _service_image(run, wim, img, pkgs, before, first_boot)
+            if any(i.staged for i in report.images):
+                with run.step("commit", report.steps):
+                    run.tell("committing the WIM")
+                    try:
+                        wim.commit(progress=progress)
+                    except (WimcoreError, OSError, KeyboardInterrupt) as exc:
+                        raise _Abort(f"commit: {exc}") from exc
+                report.committed = True
+                log.write(f"committed {path}")
+                if hist is not None:
+                    _record(run, hist, started)
+        report.status = ("partial" if report.errors else
+                         "ok" if report.committed else "nothing-to-do")
+    except _Abort as stop:
+        cause = stop.__cause__
+        cancelled = isinstance(cause, (Cancelled, KeyboardInterrupt))
+        report.status = "cancelled" if cancelled else "failed"
+        report.errors.append(str(stop))
+        log.write(f"run {run_id} {report.status}: the WIM was not changed", level="Error")
+        _finish(report, log, path, t0, report_path, work if own_work else None)
+        if cancelled and cause is not None:
+            setattr(cause, "report", report)  # noqa: B010 - give callers the record
+            raise cause from None
+        raise ServicingRunError(f"servicing stopped: {stop}; the WIM was not changed",
+                                report) from cause
+    except BaseException as exc:
+        report.status = "cancelled" if isinstance(exc, (Cancelled, KeyboardInterrupt)) \
+            else "failed"
+        report.errors.append(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        log.write(f"run {run_id} {report.status}: {report.errors[-1]}", level="Error")
+        _finish(report, log, path, t0, report_path, work if own_work else None)
+        raise
+    _finish(report, log, path, t0, report_path, work if own_work else None)
+    return report
+
+
+def _record(run: _Run, hist: History, started: dt.datetime) -> None:
+    """Add this run's staged packages to the history sidecar (after the commit)."""
+    hist.add_run({"run_id": run.report.run_id, "started": started.isoformat(),
+                  "images": [{"index": i.index, "name": i.name,
+                              "staged": [{"key": s["key"], "kb": s.get("kb"),
+                                          "location": s["location"]} for s in i.staged]}
+                             for i in run.report.images if i.staged]})
+    try:
+        hist.save()
+        run.report.history = str(sidecar_path(run.report.wim))
+    except HistoryError as exc:
+        run.report.errors.append(f"history: {exc} (the WIM itself was committed)")
+
+
+def _finish(report: ServicingReport, log: ServicingLog, path: Path, t0: float,
+            report_path: str | os.PathLike[str] | None, work: Path | None) -> None:
+    report.seconds = time.monotonic() - t0
+    report.finished = dt.datetime.now(dt.timezone.utc).isoformat()
+    report.size_after = path.stat().st_size if path.exists() else None
+    log.write(f"run {report.run_id} finished: {report.status} in {report.seconds:.2f} s")
+    log.close()
+    if report_path is not None:
+        report.write(report_path)
+    if work is not None:
+        shutil.rmtree(work, ignore_errors=True)
