@@ -218,8 +218,9 @@ def resolve_path(image: Image, path: str) -> str | None:
     """The real spelling of ``path`` in the image (matched case-insensitively), or None."""
     parts = [p for p in path.replace("\\", "/").split("/") if p]
     try:
-        image.stat("/" + "/".join(parts))
-        return "/" + "/".join(parts)
+        found = image.stat("/" + "/".join(parts)).path  # libwimlib's own spelling
+        if found.casefold() == ("/" + "/".join(parts)).casefold():
+            return found
     except PathNotFoundError:
         pass
     current = ""
