@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -12,11 +11,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 import winfactory as wf  # noqa: E402
-
-
-def digest(path: Path) -> str:
-    """SHA-256 of a file: proves a WIM was left byte-identical."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ folders (or CABs) whose ``update.mum`` follows the real schema (via ``pkgfactory
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from dataclasses import dataclass, field
@@ -77,6 +78,11 @@ class WinSpec:
     setupcomplete: bytes | None = None
     pending: bool = False
     filler: int = 0  # bytes of incompressible filler data (benchmarks)
+
+
+def digest(path: Path) -> str:
+    """SHA-256 of a file: proves a WIM was left byte-identical."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _mum(p: Installed) -> bytes:

@@ -296,6 +296,8 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
         report.errors.append(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         log.write(f"run {run_id} {report.status}: {report.errors[-1]}", level="Error")
         _finish(report, log, path, t0, report_path, work if own_work else None)
+        if isinstance(exc, Exception):
+            setattr(exc, "report", report)  # noqa: B010 - give callers the record
         raise
     _finish(report, log, path, t0, report_path, work if own_work else None)
     return report
