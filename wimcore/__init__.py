@@ -47,6 +47,7 @@ if TYPE_CHECKING:
         capture,
         create,
         export,
+        extract_from_pipe,
         join,
         open,
         optimize,
@@ -63,7 +64,7 @@ _LAZY = {
     "DeleteCommand": "update", "RenameCommand": "update", "parse_commands": "update",
     "ALL": "wim", "ImageCollection": "wim", "Wim": "wim", "WimInfo": "wim", "capture": "wim",
     "create": "wim", "export": "wim", "join": "wim", "open": "wim", "optimize": "wim",
-    "verify": "wim",
+    "verify": "wim", "extract_from_pipe": "wim",
 }
 
 
@@ -130,6 +131,7 @@ __all__ = [
     "capture",
     "create",
     "export",
+    "extract_from_pipe",
     "join",
     "libwimlib_version",
     "open",

@@ -35,6 +35,12 @@ class Compression(enum.IntEnum):
             ) from None
 
 
+def libwimlib_name(compression: Compression | str) -> str:
+    """libwimlib's own name for a compression type (as wimlib-imagex prints it)."""
+    ptr = _lib.lib().wimlib_get_compression_type_string(int(Compression.parse(compression)))
+    return _lib.string(ptr) or "Invalid"
+
+
 def set_default_level(compression: Compression | str, level: int) -> None:
     """Set libwimlib's process-wide default compression level (0 resets; 50 is default)."""
     ctype = Compression.parse(compression)

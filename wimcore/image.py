@@ -12,7 +12,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from wimcore import _lib
 from wimcore.direntry import DirEntry, direntry_from_c
-from wimcore.errors import PathNotFoundError, StaleImageError
+from wimcore.errors import MissingFileError, PathNotFoundError, StaleImageError
 from wimcore.imageinfo import ImageInfo
 from wimcore.progress import ProgressCallback, finish, progress_on
 from wimcore.update import ImageEdit, UpdateCommand, build_commands, wim_path
@@ -298,7 +298,64 @@ class Image:
             shutil.rmtree(tmpdir, ignore_errors=True)  # POSIX keeps the open file readable
         return fh
 
+    def extract_list(self, list_file: str | os.PathLike[str], dest: str | os.PathLike[str], *,
+                     progress: ProgressCallback | None = None, glob: bool = False) -> None:
+        """Extract the paths named in a list file (one a line), as wimlib-imagex ``@LISTFILE``."""
+        ptr = self._check()
+        lib = _lib.lib()
+        if not os.path.isfile(list_file):
+            raise MissingFileError(47, "no such path list file", path=os.fspath(list_file))
+        flags = self._extract_flags(glob=glob)
+        os.makedirs(dest, exist_ok=True)
+        with progress_on(ptr, progress) as bridge:
+            code = lib.wimlib_extract_pathlist(ptr, self._index, _lib.cstr(dest),
+                                               _lib.cstr(list_file), flags)
+        finish(bridge, code, path=os.fspath(list_file), image=self._index)
+
     # -- editing ----------------------------------------------------------------------
+    def add_tree(self, source: str | os.PathLike[str], target: str) -> None:
+        """Add one host file or tree at ``target`` now (a single-command update)."""
+        ptr = self._check()
+        if not os.path.lexists(source):
+            raise MissingFileError(47, "no such file or directory to add", path=os.fspath(source))
+        with progress_on(ptr, None) as bridge:
+            code = _lib.lib().wimlib_add_tree(ptr, self._index, _lib.cstr(source),
+                                              _lib.cstr(wim_path(target)), 0)
+        finish(bridge, code, path=os.fspath(source), image=self._index)
+        self._wim._changed()
+
+    def delete_path(self, path: str, *, recursive: bool = False, force: bool = False) -> None:
+        """Delete one path now (a single-command update)."""
+        ptr = self._check()
+        lib = _lib.lib()
+        flags = ((lib.WIMLIB_DELETE_FLAG_RECURSIVE if recursive else 0)
+                 | (lib.WIMLIB_DELETE_FLAG_FORCE if force else 0))
+        with progress_on(ptr, None) as bridge:
+            code = lib.wimlib_delete_path(ptr, self._index, _lib.cstr(wim_path(path)), flags)
+        finish(bridge, code, path=path, image=self._index)
+        self._wim._changed()
+
+    def rename_path(self, source: str, target: str) -> None:
+        """Rename or move one path now (a single-command update)."""
+        ptr = self._check()
+        with progress_on(ptr, None) as bridge:
+            code = _lib.lib().wimlib_rename_path(ptr, self._index, _lib.cstr(wim_path(source)),
+                                                 _lib.cstr(wim_path(target)))
+        finish(bridge, code, path=source, image=self._index)
+        self._wim._changed()
+
+    def use_as_template_for(self, new_image: Image) -> None:
+        """Tell libwimlib that ``new_image`` was captured as an update of this image.
+
+        Unchanged files (same size and timestamps) then reuse this image's hashes
+        instead of being read again, as ``wimlib-imagex append --update-of`` does.
+        """
+        src = self._check()
+        dst = new_image._check()
+        _lib.check(_lib.lib().wimlib_reference_template_image(dst, new_image._index, src,
+                                                               self._index, 0),
+                   path=self._wim.path, image=self._index)
+
     def edit(self, progress: ProgressCallback | None = None) -> ImageEdit:
         """Batch add/delete/rename edits; they are applied together when the block exits."""
         self._check()

@@ -392,6 +392,19 @@ class Wim:
         self._changed()
         return [Image(self, i) for i in range(before + 1, self.info.image_count + 1)]
 
+    def name_in_use(self, name: str) -> bool:
+        """True when an image of this WIM already has that name."""
+        return bool(_lib.lib().wimlib_image_name_in_use(self._ptr_checked(), _lib.cstr(name)))
+
+    def reference_wims(self, others: Sequence[Wim]) -> None:
+        """Use blobs of other open WIMs (kept open as long as this one) for missing data."""
+        ptr = self._ptr_checked()
+        ffi = _lib.ffi()
+        arr = ffi.new("WIMStruct *[]", [w._ptr_checked() for w in others])
+        _lib.check(_lib.lib().wimlib_reference_resources(ptr, arr, len(others), 0),
+                   path=self.path)
+        self._keepalive.extend(others)
+
     def reference(self, parts: Iterable[str | os.PathLike[str]]) -> None:
         """Reference the other parts of a split WIM (globs allowed), as ``--ref`` does."""
         ptr = self._ptr_checked()
@@ -428,6 +441,17 @@ class Wim:
             with progress_on(ptr, progress) as bridge:
                 code = lib.wimlib_write(ptr, _lib.cstr(tmp), index, flags, threads)
             finish(bridge, code, path=os.fspath(path))
+
+    def write_to_fd(self, fd: int, *, image: ImageRef = ALL, pipable: bool = True,
+                    threads: int = 0, progress: ProgressCallback | None = None) -> None:
+        """Stream the WIM to an open file descriptor (a pipe: pipable format by default)."""
+        ptr = self._ptr_checked()
+        lib = _lib.lib()
+        index = WIMLIB_ALL_IMAGES if image == ALL else self.resolve(image)
+        with progress_on(ptr, progress) as bridge:
+            code = lib.wimlib_write_to_fd(ptr, fd, index,
+                                          _write_flags(pipable=pipable, fsync=False), threads)
+        finish(bridge, code, path=f"fd {fd}")
 
     def commit(self, *, progress: ProgressCallback | None = None,
                check_integrity: bool | None = None, recompress: bool = False,
@@ -560,6 +584,10 @@ def _open_ptr(path: str | os.PathLike[str], *, write_access: bool, check_integri
     out = ffi.new("WIMStruct **")
     bridge, func, handle = standalone(progress)
     code = lib.wimlib_open_wim_with_progress(_lib.cstr(p), flags, out, func, handle)
+    if code == 0:
+        # libwimlib keeps the progress function registered on the new WIMStruct; the
+        # handle dies with this frame, so unregister it before anything else can call it.
+        lib.wimlib_register_progress_function(out[0], ffi.NULL, ffi.NULL)
     finish(bridge, code, path=p)
     return out[0]
 
@@ -726,6 +754,20 @@ def optimize(path: str | os.PathLike[str], *, recompress: bool = False,
             except OSError:
                 pass
     return before, os.path.getsize(path)
+
+
+def extract_from_pipe(fd: int, image: ImageRef, target: str | os.PathLike[str], *,
+                      progress: ProgressCallback | None = None) -> None:
+    """Apply an image of a pipable WIM read from a file descriptor (e.g. stdin) to a directory.
+
+    The caller keeps ``fd``: libwimlib reads (and closes) a duplicate of it.
+    """
+    lib = _lib.lib()
+    os.makedirs(target, exist_ok=True)
+    bridge, func, handle = standalone(progress)
+    code = lib.wimlib_extract_image_from_pipe_with_progress(os.dup(fd), _lib.cstr(str(image)),
+                                                            _lib.cstr(target), 0, func, handle)
+    finish(bridge, code, path=os.fspath(target), image=image)
 
 
 def verify(path: str | os.PathLike[str], *, refs: Iterable[str | os.PathLike[str]] = (),

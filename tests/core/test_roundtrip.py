@@ -247,3 +247,66 @@ def test_ntfs_volume_apply_and_capture_keep_windows_metadata(tmp_path: Path, tre
         assert image.read_bytes("/Windows/file001.bin") == want
         # NTFS captures carry security descriptors, which a Linux directory cannot.
         assert entries["/Windows/file001.bin"].security_descriptor
+
+
+def test_single_path_edits_pathlist_and_name_checks(tmp_path: Path, tree: Path) -> None:
+    path = tmp_path / "t.wim"
+    wimcore.capture(tree, path, "T")
+    note = tmp_path / "note.txt"
+    note.write_text("note")
+    with wimcore.open(path, writable=True) as wim:
+        image = wim.images[1]
+        image.add_tree(note, "/Notes/note.txt")
+        image.rename_path("/Notes/note.txt", "/Notes/renamed.txt")
+        image.delete_path("/empty", recursive=True)
+        assert wim.name_in_use("T") and not wim.name_in_use("U")
+        wim.commit()
+    listing = tmp_path / "list.txt"
+    listing.write_text("/Notes/renamed.txt\n/zero.txt\n")
+    with wimcore.open(path) as wim:
+        wim.images[1].extract_list(listing, tmp_path / "x")
+        assert not wim.images[1].exists("/empty")
+    assert (tmp_path / "x" / "Notes" / "renamed.txt").read_text() == "note"
+    assert wimcore.compression.libwimlib_name("lzms") == "LZMS"
+
+
+def test_pipable_write_to_pipe_and_extract_from_pipe(tmp_path: Path, tree: Path) -> None:
+    import os
+    import threading
+
+    path = tmp_path / "t.wim"
+    wimcore.capture(tree, path, "T")
+    read_fd, write_fd = os.pipe()
+
+    def produce() -> None:
+        try:
+            with wimcore.open(path) as wim:
+                wim.write_to_fd(write_fd)
+        finally:
+            os.close(write_fd)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    try:
+        wimcore.extract_from_pipe(read_fd, 1, tmp_path / "piped")
+    finally:
+        producer.join()
+        os.close(read_fd)
+    assert tree_digest(tmp_path / "piped") == tree_digest(tree)
+
+
+def test_template_image_and_referenced_wims(tmp_path: Path, tree: Path) -> None:
+    base = tmp_path / "base.wim"
+    wimcore.capture(tree, base, "Base")
+    with wimcore.open(base, writable=True) as wim:
+        new = wim.add_image(tree, "Update")
+        wim.images[1].use_as_template_for(new)
+        wim.commit()
+    with wimcore.open(base) as wim:
+        assert wim.images.names() == ["Base", "Update"]
+    # A metadata-only export references its data from the source WIM.
+    with wimcore.open(base) as src, wimcore.create() as other:
+        other.reference_wims([src])
+        other.import_image(src, 2)
+        other.write(tmp_path / "copy.wim")
+    imagex("verify", tmp_path / "copy.wim")
