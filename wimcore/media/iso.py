@@ -28,6 +28,8 @@ DEFAULT_LABEL = "CCCOMA_X64FRE_EN-US_DV9"
 #: need multi-extent records (pycdlib writes them at interchange level 3 and above).
 ISO9660_EXTENT_LIMIT = 0xFFFFFFFF
 JOLIET_LABEL_CHARS = 16
+#: wimcore's own bookkeeping beside the WIMs stays out of the ISO.
+SKIP_SUFFIXES = (".wimcore-history.json", ".wimcore.log")
 
 
 @dataclass
@@ -110,7 +112,8 @@ def write_iso(media: str | os.PathLike[str], dest: str | os.PathLike[str], *,
                                   udf_path=f"/{rel}")
             for name in sorted(files):
                 full = here / name
-                if full.absolute() == dest_abs or ".wimcore-tmp" in name:
+                if (full.absolute() == dest_abs or name.endswith(SKIP_SUFFIXES)
+                        or ".wimcore-tmp" in name):
                     continue
                 rel = name if rel_dir == "." else f"{rel_dir}/{name}"
                 iso_path = f"{parent_iso}/{_iso_name(name)}"
