@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import winfactory as wf  # noqa: E402
+import winfactory as wf
 
 
 @pytest.fixture
