@@ -1,0 +1,67 @@
+"""``wimcore media`` and ``wimcore sample``: thin commands over wimcore.media."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from wimcore.cli.app import emit_json, guarded, image_arg, progress_for
+
+media_group = click.Group("media", help="Service a Windows installation media folder "
+                                        "(the monthly routine: WinRE, install.wim, boot.wim, "
+                                        "sources/, ISO).")
+sample_group = click.Group("sample", help="Make wimcore's built-in sample media.")
+
+
+@media_group.command("service")
+@click.argument("media", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--updates", required=True, type=click.Path(exists=True, path_type=Path),
+              help="Folder (or file) of MSU/CAB updates: SSU, LCU, SafeOS, Setup DU.")
+@click.option("--iso", type=click.Path(dir_okay=False, path_type=Path),
+              help="Rebuild a bootable ISO (UDF + BIOS/UEFI El Torito) here.")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the JSON report here (and a .txt summary beside it).")
+@click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Working folder (default: beside the media).")
+@click.option("--image", "images", multiple=True, metavar="INDEX|NAME",
+              help="install.wim image(s) to service (repeatable; default: all).")
+@click.option("--label", help="ISO volume label (default from install.wim, e.g. "
+                              "CCCOMA_X64FRE_EN-US_DV9).")
+@click.option("--first-boot", is_flag=True,
+              help="Also stage a SetupComplete.cmd DISM block into install images.")
+@click.option("--continue-on-error", is_flag=True, help="Record a failed step and go on.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def service_cmd(ctx: click.Context, media: Path, updates: Path, iso: Path | None,
+                report: Path | None, work_dir: Path | None, images: tuple[str, ...],
+                label: str | None, first_boot: bool, continue_on_error: bool,
+                as_json: bool) -> None:
+    """Service MEDIA (an extracted ISO) with the updates in --updates."""
+    from wimcore.media.pipeline import ServiceOptions, service
+
+    with guarded(ctx), progress_for(ctx, "media") as progress:
+        options = ServiceOptions(images=[image_arg(i) for i in images], work_dir=work_dir,
+                                 iso=iso, report=report, continue_on_error=continue_on_error,
+                                 first_boot=first_boot, progress=progress,
+                                 volume_label=label)
+        result = service(media, updates, options)
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        click.echo(result.summary())
+
+
+@sample_group.command("create")
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Same seed, same bytes.")
+@click.pass_context
+def create_cmd(ctx: click.Context, dest: Path, seed: int) -> None:
+    """Write the sample media (install.wim, boot.wim, sources/, boot files, updates/) to DEST."""
+    from wimcore.media.sample import create_sample
+
+    with guarded(ctx):
+        path = create_sample(dest, seed=seed)
+    click.echo(f"sample media written to {path}\n"
+               f"next: wimcore media service {path} --updates {path / 'updates'}")
