@@ -143,3 +143,12 @@ def test_failing_step_and_continue_on_error(media: Path, tmp_path: Path) -> None
     report = service(media, [p for p in bad.iterdir() if p.name != "broken.cab"][:1],
                      ServiceOptions(work_dir=tmp_path / "w2", continue_on_error=True))
     assert report.status in ("ok", "partial")
+
+
+def test_benchmark_runs_on_tiny_input(capsys: pytest.CaptureFixture[str]) -> None:
+    if shutil.which("wimlib-imagex") is None:
+        pytest.skip("wimlib-imagex not installed")
+    from benchmarks.media_bench import main
+
+    assert main(["--size-mb", "64"]) == 0
+    assert "ratio" in capsys.readouterr().out
