@@ -19,6 +19,42 @@ except ImportError:  # pragma: no cover - not POSIX
 TEMP_MARK = ".wimcore-tmp"
 
 
+def sweep_stale(dest: Path) -> list[Path]:
+    """Remove temporary files for ``dest`` left by processes that no longer exist (killed).
+
+    Only names of our own pattern, whose writer PID is gone, are touched.
+    """
+    removed: list[Path] = []
+    prefix = f".{dest.name}."
+    try:
+        candidates = [p for p in dest.parent.iterdir()
+                      if p.name.startswith(prefix) and p.name.endswith(TEMP_MARK)]
+    except OSError:
+        return removed
+    for path in candidates:
+        pid_text = path.name[len(prefix):-len(TEMP_MARK)].split(".")[0]
+        if not pid_text.isdigit() or _alive(int(pid_text)):
+            continue
+        try:
+            path.unlink()
+            removed.append(path)
+        except OSError:
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def temp_path_for(dest: Path) -> Path:
     """A unique hidden temporary name in the target's folder (same file system: rename works)."""
     return dest.parent / f".{dest.name}.{os.getpid()}.{secrets.token_hex(4)}{TEMP_MARK}"
@@ -65,6 +101,7 @@ def atomic_output(dest: str | os.PathLike[str], *, overwrite: bool = False) -> I
         raise DestinationExistsError(str(target))
     if not target.parent.is_dir():
         raise FileNotFoundError(f"{target.parent}: the destination folder does not exist")
+    sweep_stale(target)
     tmp = temp_path_for(target)
     try:
         yield tmp

@@ -156,7 +156,7 @@ class Image:
     def info(self) -> ImageInfo:
         """Typed properties from the WIM XML."""
         self._check()
-        return self._wim._image_infos()[self._index]
+        return self._wim.image_info(self._index)
 
     @property
     def is_boot(self) -> bool:

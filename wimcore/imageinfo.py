@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,17 +40,11 @@ def filetime_to_datetime(value: int) -> dt.datetime | None:
         return None
 
 
-def _text(node: etree._Element | None, path: str) -> str | None:
-    if node is None:
-        return None
-    found = node.find(path)
-    if found is None or found.text is None:
-        return None
-    return found.text.strip()
+PropertyLookup = Callable[[str], "str | None"]
 
 
-def _int(node: etree._Element | None, path: str) -> int | None:
-    value = _text(node, path)
+def _int(get: PropertyLookup, path: str) -> int | None:
+    value = get(path)
     if value is None:
         return None
     try:
@@ -58,16 +53,14 @@ def _int(node: etree._Element | None, path: str) -> int | None:
         return None
 
 
-def _time(node: etree._Element, path: str) -> dt.datetime | None:
-    t = node.find(path)
-    if t is None:
+def _time(get: PropertyLookup, path: str) -> dt.datetime | None:
+    high, low = get(f"{path}/HIGHPART"), get(f"{path}/LOWPART")
+    if high is None and low is None:
         return None
     try:
-        high = int(_text(t, "HIGHPART") or "0", 16)
-        low = int(_text(t, "LOWPART") or "0", 16)
+        return filetime_to_datetime((int(high or "0", 16) << 32) | int(low or "0", 16))
     except ValueError:
         return None
-    return filetime_to_datetime((high << 32) | low)
 
 
 @dataclass(frozen=True)
@@ -146,48 +139,65 @@ def _flatten(node: etree._Element, prefix: str, out: dict[str, str]) -> None:
             out[path] = child.text.strip()
 
 
-def parse_image(node: etree._Element, index: int) -> ImageInfo:
-    """Build an ImageInfo from one <IMAGE> element."""
-    win = node.find("WINDOWS")
-    arch_raw = _int(win, "ARCH")
+def image_info(index: int, get: PropertyLookup,
+               properties: dict[str, str] | None = None) -> ImageInfo:
+    """Build an ImageInfo from a property lookup (``WINDOWS/VERSION/BUILD`` style paths)."""
+    arch_raw = _int(get, "WINDOWS/ARCH")
     arch: Arch | int | None
     try:
         arch = Arch(arch_raw) if arch_raw is not None else None
     except ValueError:
         arch = arch_raw
-    lang_nodes = win.findall("LANGUAGES/LANGUAGE") if win is not None else []
-    langs = tuple((el.text or "").strip() for el in lang_nodes if (el.text or "").strip())
-    props: dict[str, str] = {}
-    _flatten(node, "", props)
+    langs: list[str] = []
+    for n in range(1, 65):
+        lang = get(f"WINDOWS/LANGUAGES/LANGUAGE[{n}]")
+        if lang is None:
+            break
+        if lang.strip():
+            langs.append(lang.strip())
     return ImageInfo(
         index=index,
-        name=_text(node, "NAME"),
-        description=_text(node, "DESCRIPTION"),
-        display_name=_text(node, "DISPLAYNAME"),
-        display_description=_text(node, "DISPLAYDESCRIPTION"),
-        flags=_text(node, "FLAGS"),
-        dir_count=_int(node, "DIRCOUNT"),
-        file_count=_int(node, "FILECOUNT"),
-        total_bytes=_int(node, "TOTALBYTES"),
-        hard_link_bytes=_int(node, "HARDLINKBYTES"),
-        creation_time=_time(node, "CREATIONTIME"),
-        modification_time=_time(node, "LASTMODIFICATIONTIME"),
+        name=get("NAME"),
+        description=get("DESCRIPTION"),
+        display_name=get("DISPLAYNAME"),
+        display_description=get("DISPLAYDESCRIPTION"),
+        flags=get("FLAGS"),
+        dir_count=_int(get, "DIRCOUNT"),
+        file_count=_int(get, "FILECOUNT"),
+        total_bytes=_int(get, "TOTALBYTES"),
+        hard_link_bytes=_int(get, "HARDLINKBYTES"),
+        creation_time=_time(get, "CREATIONTIME"),
+        modification_time=_time(get, "LASTMODIFICATIONTIME"),
         arch=arch,
-        product_name=_text(win, "PRODUCTNAME"),
-        edition_id=_text(win, "EDITIONID"),
-        installation_type=_text(win, "INSTALLATIONTYPE"),
-        product_type=_text(win, "PRODUCTTYPE"),
-        product_suite=_text(win, "PRODUCTSUITE"),
-        version_major=_int(win, "VERSION/MAJOR"),
-        version_minor=_int(win, "VERSION/MINOR"),
-        build=_int(win, "VERSION/BUILD"),
-        sp_build=_int(win, "VERSION/SPBUILD"),
-        sp_level=_int(win, "VERSION/SPLEVEL"),
-        languages=langs,
-        default_language=_text(win, "LANGUAGES/DEFAULT"),
-        system_root=_text(win, "SYSTEMROOT"),
-        properties=props,
+        product_name=get("WINDOWS/PRODUCTNAME"),
+        edition_id=get("WINDOWS/EDITIONID"),
+        installation_type=get("WINDOWS/INSTALLATIONTYPE"),
+        product_type=get("WINDOWS/PRODUCTTYPE"),
+        product_suite=get("WINDOWS/PRODUCTSUITE"),
+        version_major=_int(get, "WINDOWS/VERSION/MAJOR"),
+        version_minor=_int(get, "WINDOWS/VERSION/MINOR"),
+        build=_int(get, "WINDOWS/VERSION/BUILD"),
+        sp_build=_int(get, "WINDOWS/VERSION/SPBUILD"),
+        sp_level=_int(get, "WINDOWS/VERSION/SPLEVEL"),
+        languages=tuple(langs),
+        default_language=get("WINDOWS/LANGUAGES/DEFAULT"),
+        system_root=get("WINDOWS/SYSTEMROOT"),
+        properties=dict(properties or {}),
     )
+
+
+def parse_image(node: etree._Element, index: int) -> ImageInfo:
+    """Build an ImageInfo from one <IMAGE> element."""
+
+    def get(path: str) -> str | None:
+        found = node.find(path)
+        if found is None or found.text is None:
+            return None
+        return found.text.strip()
+
+    props: dict[str, str] = {}
+    _flatten(node, "", props)
+    return image_info(index, get, props)
 
 
 def parse_wim_xml(data: bytes) -> dict[int, ImageInfo]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from wimcore import _lib
-from wimcore.atomic import WriterLock, atomic_output, publish, temp_path_for
+from wimcore.atomic import WriterLock, atomic_output, publish, sweep_stale, temp_path_for
 from wimcore.compression import Compression
 from wimcore.direntry import ResourceEntry, resource_from_c
 from wimcore.errors import (
@@ -24,7 +24,7 @@ from wimcore.errors import (
     ReadOnlyError,
 )
 from wimcore.image import Image, is_ntfs_target
-from wimcore.imageinfo import ImageInfo, parse_wim_xml
+from wimcore.imageinfo import ImageInfo, image_info, parse_wim_xml
 from wimcore.progress import ProgressCallback, finish, progress_on, standalone
 
 ALL = "all"
@@ -231,13 +231,25 @@ class Wim:
         finally:
             lib.free(buf[0])
 
-    def _image_infos(self) -> dict[int, ImageInfo]:
+    def _stored_properties(self) -> dict[int, dict[str, str]]:
+        """Every XML property per image as stored in the file (empty for new WIMs)."""
         if self._infos is None:
-            infos = parse_wim_xml(self.xml) if self.info.image_count else {}
-            for index in range(1, self.info.image_count + 1):
-                infos.setdefault(index, ImageInfo(index=index))
-            self._infos = infos
-        return self._infos
+            data = self.xml if self.path is not None else b""
+            parsed = parse_wim_xml(data) if data.strip(b"\x00\xff\xfe") else {}
+            self._infos = {i: info for i, info in parsed.items()}
+        return {i: info.properties for i, info in self._infos.items()}
+
+    def image_info(self, index: int) -> ImageInfo:
+        """Typed properties of one image as they are now (in-memory changes included)."""
+        ptr = self._ptr_checked()
+        lib = _lib.lib()
+        stored = {} if self._modified else self._stored_properties().get(index, {})
+
+        def get(path: str) -> str | None:
+            value = _lib.string(lib.wimlib_get_image_property(ptr, index, _lib.cstr(path)))
+            return value.strip() if value is not None else None
+
+        return image_info(index, get, stored)
 
     @property
     def boot_index(self) -> int:
@@ -489,6 +501,7 @@ class Wim:
         flags = _write_flags(check_integrity=integrity, recompress=recompress, solid=self.is_solid,
                              pipable=info.pipable, retain_guid=True)
         target = Path(self.path)
+        sweep_stale(target.absolute())
         tmp = temp_path_for(target.absolute())
         try:
             with progress_on(ptr, progress) as bridge:

@@ -8,13 +8,9 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from wimcore.cli.app import cli
-from wimcore.cli.media_cmds import media_group, sample_group
 
 
 def _cli() -> object:
-    for group in (media_group, sample_group):
-        if group.name not in cli.commands:
-            cli.add_command(group)
     return cli
 
 
