@@ -75,12 +75,14 @@ def build_cabinet(path: Path, size_mb: float, seed: int = 20240514) -> Path:
 
 def run_child(argv: list[str]) -> tuple[float, int]:
     """Run one child to completion; (wall seconds, peak RSS bytes of that child)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    with tempfile.TemporaryFile() as errfile:  # a file, not a pipe: no deadlock on chatter
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errfile)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        errfile.seek(0)
+        err = errfile.read().decode(errors="replace")
     if proc.returncode != 0:
         raise RuntimeError(f"{argv[0]} failed ({proc.returncode}): {err.strip()}")
     rss = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
