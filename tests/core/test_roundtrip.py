@@ -310,3 +310,15 @@ def test_template_image_and_referenced_wims(tmp_path: Path, tree: Path) -> None:
         other.import_image(src, 2)
         other.write(tmp_path / "copy.wim")
     imagex("verify", tmp_path / "copy.wim")
+
+
+def test_capture_config_excludes_files(tmp_path: Path, tree: Path) -> None:
+    (tree / "Windows" / "junk.tmp").write_text("temporary")
+    (tree / "pagefile.sys").write_text("paging")
+    config = tmp_path / "exclusions.ini"
+    config.write_text("[ExclusionList]\n\\pagefile.sys\n*.tmp\n")
+    wimcore.capture(tree, tmp_path / "c.wim", "C", config=config)
+    with wimcore.open(tmp_path / "c.wim") as wim:
+        paths = {e.path for e in wim.images[1].walk()}
+    assert "/Windows/junk.tmp" not in paths and "/pagefile.sys" not in paths
+    assert "/Windows/file001.bin" in paths

@@ -34,6 +34,12 @@ def main() -> None:
         elif op == "optimize":
             (path,) = args
             wimcore.optimize(path, compression="lzms", threads=1, progress=_announce)
+        elif op == "stage":
+            from wimcore.packages.servicing import service_wim
+
+            path, *packages = args
+            print("READY", flush=True)
+            service_wim(path, packages, images="all", history=False)
         elif op == "lock-and-commit":
             path, name = args
             with wimcore.open(path, writable=True) as wim:
