@@ -9,7 +9,7 @@ from typing import Any
 import cffi
 
 from .hivex_cdef import CDEF
-from .loader import NativeLibraryError, open_library
+from .loader import LazyLibrary, NativeLibraryError
 
 __all__ = ["INSTALL_HINT", "NativeLibraryError", "ffi", "lib", "libc"]
 
@@ -22,31 +22,25 @@ INSTALL_HINT = {
 ffi = cffi.FFI()
 ffi.cdef(CDEF)
 
-_lock = threading.Lock()
-_lib: Any = None
+_library = LazyLibrary(
+    ffi,
+    env_var="WIMCORE_LIBHIVEX",
+    names={
+        "linux": ["libhivex.so.0"],
+        "macos": ["libhivex.0.dylib", "/opt/homebrew/lib/libhivex.0.dylib",
+                  "/usr/local/lib/libhivex.0.dylib"],
+        "windows": ["libhivex-0.dll"],
+    },
+    find_name="hivex",
+    install_hint=INSTALL_HINT,
+)
+_libc_lock = threading.Lock()
 _libc: Any = None
 
 
 def lib() -> Any:
     """Return the opened libhivex, opening it on first use (NativeLibraryError with the fix)."""
-    global _lib
-    if _lib is not None:
-        return _lib
-    with _lock:
-        if _lib is None:
-            _lib = open_library(
-                ffi,
-                env_var="WIMCORE_LIBHIVEX",
-                names={
-                    "linux": ["libhivex.so.0"],
-                    "macos": ["libhivex.0.dylib", "/opt/homebrew/lib/libhivex.0.dylib",
-                              "/usr/local/lib/libhivex.0.dylib"],
-                    "windows": ["libhivex-0.dll"],
-                },
-                find_name="hivex",
-                install_hint=INSTALL_HINT,
-            )
-    return _lib
+    return _library.get()
 
 
 def libc() -> Any:
@@ -54,7 +48,7 @@ def libc() -> Any:
     global _libc
     if _libc is not None:
         return _libc
-    with _lock:
+    with _libc_lock:
         if _libc is None:
             # Same process-wide malloc as libhivex on POSIX; msvcrt on Windows builds.
             _libc = ffi.dlopen("msvcrt" if sys.platform.startswith("win") else None)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import cffi
 
 from .libwim_cdef import CDEF
-from .loader import NativeLibraryError, open_library
+from .loader import LazyLibrary, NativeLibraryError
 
 MIN_VERSION = (1, 13, 0)
 
@@ -21,45 +20,42 @@ INSTALL_HINT = {
 ffi = cffi.FFI()
 ffi.cdef(CDEF)
 
-_lock = threading.Lock()
-_lib: Any = None
-
 
 def version_tuple(encoded: int) -> tuple[int, int, int]:
     """Split libwimlib's packed version number (major << 20 | minor << 10 | patch)."""
     return (encoded >> 20, (encoded >> 10) & 0x3FF, encoded & 0x3FF)
 
 
+def _check_and_init(handle: Any) -> None:
+    found = version_tuple(handle.wimlib_get_version())
+    if found < MIN_VERSION:
+        raise NativeLibraryError(
+            f"libwimlib {'.'.join(map(str, found))} is too old: wimcore needs 1.13 or "
+            f"newer. Install a newer one: {INSTALL_HINT['linux']}; brew install wimlib."
+        )
+    # UTF-8 strings everywhere; path lookups inside images ignore case, as on Windows
+    # (an exact-case match still wins when names differ only by case).
+    code = handle.wimlib_global_init(handle.WIMLIB_INIT_FLAG_ASSUME_UTF8
+                                     | handle.WIMLIB_INIT_FLAG_DEFAULT_CASE_INSENSITIVE)
+    if code != 0:
+        raise NativeLibraryError(f"wimlib_global_init failed with code {code}")
+
+
+_library = LazyLibrary(
+    ffi,
+    env_var="WIMCORE_LIBWIM",
+    names={
+        "linux": ["libwim.so.15"],
+        "macos": ["libwim.15.dylib", "/opt/homebrew/lib/libwim.15.dylib",
+                  "/usr/local/lib/libwim.15.dylib"],
+        "windows": ["libwim-15.dll"],
+    },
+    find_name="wim",
+    install_hint=INSTALL_HINT,
+    check=_check_and_init,
+)
+
+
 def lib() -> Any:
     """Return the opened libwim, opening and initialising it on first use."""
-    global _lib
-    if _lib is not None:
-        return _lib
-    with _lock:
-        if _lib is None:
-            handle = open_library(
-                ffi,
-                env_var="WIMCORE_LIBWIM",
-                names={
-                    "linux": ["libwim.so.15"],
-                    "macos": ["libwim.15.dylib", "/opt/homebrew/lib/libwim.15.dylib",
-                              "/usr/local/lib/libwim.15.dylib"],
-                    "windows": ["libwim-15.dll"],
-                },
-                find_name="wim",
-                install_hint=INSTALL_HINT,
-            )
-            found = version_tuple(handle.wimlib_get_version())
-            if found < MIN_VERSION:
-                raise NativeLibraryError(
-                    f"libwimlib {'.'.join(map(str, found))} is too old: wimcore needs 1.13 or "
-                    f"newer. Install a newer one: {INSTALL_HINT['linux']}; brew install wimlib."
-                )
-            # UTF-8 strings everywhere; path lookups inside images ignore case, as on Windows
-            # (an exact-case match still wins when names differ only by case).
-            code = handle.wimlib_global_init(handle.WIMLIB_INIT_FLAG_ASSUME_UTF8
-                                             | handle.WIMLIB_INIT_FLAG_DEFAULT_CASE_INSENSITIVE)
-            if code != 0:
-                raise NativeLibraryError(f"wimlib_global_init failed with code {code}")
-            _lib = handle
-    return _lib
+    return _library.get()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -60,3 +61,40 @@ def open_library(
         f"Install it: {hint}; or set {env_var} to its path."
         + (f" Details: {'; '.join(errors)}" if errors else "")
     )
+
+
+class LazyLibrary:
+    """A shared library opened (and checked) on first use, once per process, thread-safely.
+
+    ``check`` runs on the freshly opened handle before anyone else sees it: a version
+    test or a self-test that raises NativeLibraryError with the fix.
+    """
+
+    def __init__(
+        self,
+        ffi: cffi.FFI,
+        *,
+        env_var: str,
+        names: dict[str, Sequence[str]],
+        find_name: str,
+        install_hint: dict[str, str],
+        check: Callable[[Any], None] | None = None,
+    ) -> None:
+        self._ffi = ffi
+        self._options = {"env_var": env_var, "names": names, "find_name": find_name,
+                         "install_hint": install_hint}
+        self._check = check
+        self._lock = threading.Lock()
+        self._handle: Any = None
+
+    def get(self) -> Any:
+        """The opened library (NativeLibraryError naming the fix when it cannot be had)."""
+        if self._handle is not None:
+            return self._handle
+        with self._lock:
+            if self._handle is None:
+                handle = open_library(self._ffi, **self._options)  # type: ignore[arg-type]
+                if self._check is not None:
+                    self._check(handle)
+                self._handle = handle
+        return self._handle

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import cffi
 
-from .loader import NativeLibraryError, open_library
+from .loader import LazyLibrary, NativeLibraryError
 from .mspack_cdef import CDEF
 
 INSTALL_HINT = {
@@ -34,42 +33,39 @@ def _make_ffi() -> Any:
 
 ffi: Any = _make_ffi()
 
-_lock = threading.Lock()
-_lib: Any = None
+def _self_test(handle: Any) -> None:
+    """Refuse a libmspack built with another off_t, or with a too-old CAB interface."""
+    # The MSPACK_SYS_SELFTEST macro: the library checks that our off_t matches its own.
+    selftest = handle.mspack_sys_selftest_internal(ffi.sizeof("off_t"))
+    if selftest != handle.MSPACK_ERR_OK:
+        raise NativeLibraryError(
+            f"libmspack self-test failed (code {selftest}): it was built with a "
+            f"different off_t size than {ffi.sizeof('off_t')} bytes. Install a "
+            f"64-bit-offset build: {INSTALL_HINT['linux']}; brew install libmspack."
+        )
+    found = handle.mspack_version(handle.MSPACK_VER_MSCABD)
+    if found < MIN_MSCABD_VERSION:
+        raise NativeLibraryError(
+            f"libmspack's CAB decompressor interface {found} is too old. Install a "
+            f"newer one: {INSTALL_HINT['linux']}; brew install libmspack."
+        )
+
+
+_library = LazyLibrary(
+    ffi,
+    env_var="WIMCORE_LIBMSPACK",
+    names={
+        "linux": ["libmspack.so.0"],
+        "macos": ["libmspack.0.dylib", "/opt/homebrew/lib/libmspack.0.dylib",
+                  "/usr/local/lib/libmspack.0.dylib"],
+        "windows": ["libmspack-0.dll", "mspack.dll"],
+    },
+    find_name="mspack",
+    install_hint=INSTALL_HINT,
+    check=_self_test,
+)
 
 
 def lib() -> Any:
     """Return the opened libmspack, opening and self-testing it on first use."""
-    global _lib
-    if _lib is not None:
-        return _lib
-    with _lock:
-        if _lib is None:
-            handle = open_library(
-                ffi,
-                env_var="WIMCORE_LIBMSPACK",
-                names={
-                    "linux": ["libmspack.so.0"],
-                    "macos": ["libmspack.0.dylib", "/opt/homebrew/lib/libmspack.0.dylib",
-                              "/usr/local/lib/libmspack.0.dylib"],
-                    "windows": ["libmspack-0.dll", "mspack.dll"],
-                },
-                find_name="mspack",
-                install_hint=INSTALL_HINT,
-            )
-            # The MSPACK_SYS_SELFTEST macro: the library checks that our off_t matches its own.
-            selftest = handle.mspack_sys_selftest_internal(ffi.sizeof("off_t"))
-            if selftest != handle.MSPACK_ERR_OK:
-                raise NativeLibraryError(
-                    f"libmspack self-test failed (code {selftest}): it was built with a "
-                    f"different off_t size than {ffi.sizeof('off_t')} bytes. Install a "
-                    f"64-bit-offset build: {INSTALL_HINT['linux']}; brew install libmspack."
-                )
-            found = handle.mspack_version(handle.MSPACK_VER_MSCABD)
-            if found < MIN_MSCABD_VERSION:
-                raise NativeLibraryError(
-                    f"libmspack's CAB decompressor interface {found} is too old. Install a "
-                    f"newer one: {INSTALL_HINT['linux']}; brew install libmspack."
-                )
-            _lib = handle
-    return _lib
+    return _library.get()

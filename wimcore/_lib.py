@@ -122,5 +122,6 @@ def cstr(value: str | os.PathLike[str] | None) -> Any:
 
 def version() -> tuple[int, int, int]:
     """libwimlib's version as (major, minor, patch)."""
-    v = lib().wimlib_get_version()
-    return (v >> 20, (v >> 10) & 0x3FF, v & 0x3FF)
+    from wimcore._native.libwim import version_tuple
+
+    return version_tuple(lib().wimlib_get_version())

@@ -7,6 +7,7 @@ from typing import Any
 
 from wimcore import _lib
 from wimcore.errors import InvalidParameterError, WimcoreError
+from wimcore.owner import HandleOwner
 
 
 class Compression(enum.IntEnum):
@@ -53,7 +54,7 @@ def needed_memory(compression: Compression | str, max_block_size: int, level: in
         int(Compression.parse(compression)), max_block_size, level))
 
 
-class Compressor:
+class Compressor(HandleOwner):
     """A libwimlib compressor for blocks of up to ``max_block_size`` bytes."""
 
     def __init__(self, compression: Compression | str, max_block_size: int, level: int = 0,
@@ -93,14 +94,8 @@ class Compressor:
             _lib.ffi().release(self._ptr)
             self._ptr = None
 
-    def __enter__(self) -> Compressor:
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class Decompressor:
+class Decompressor(HandleOwner):
     """A libwimlib decompressor for blocks of up to ``max_block_size`` bytes."""
 
     def __init__(self, compression: Compression | str, max_block_size: int) -> None:
@@ -132,12 +127,6 @@ class Decompressor:
         if self._ptr is not None:
             _lib.ffi().release(self._ptr)
             self._ptr = None
-
-    def __enter__(self) -> Decompressor:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class DecompressionError(WimcoreError, ValueError):

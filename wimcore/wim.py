@@ -25,6 +25,7 @@ from wimcore.errors import (
 )
 from wimcore.image import Image, is_ntfs_target
 from wimcore.imageinfo import ImageInfo, image_info, parse_wim_xml
+from wimcore.owner import HandleOwner
 from wimcore.progress import ProgressCallback, finish, progress_on, standalone
 
 ALL = "all"
@@ -113,7 +114,7 @@ def _write_flags(*, check_integrity: bool | None = False, recompress: bool = Fal
     return flags
 
 
-class Wim:
+class Wim(HandleOwner):
     """An open WIM (a libwimlib WIMStruct). Use as a context manager; close() frees it once."""
 
     def __init__(self, ptr: Any, path: str | None, writable: bool,
@@ -129,18 +130,6 @@ class Wim:
         self._modified = False
 
     # -- life cycle -------------------------------------------------------------------
-    def __enter__(self) -> Wim:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:  # safety net only; close() is the contract
-        try:
-            self.close()
-        except Exception:
-            pass
-
     @property
     def closed(self) -> bool:
         """True once close() ran."""

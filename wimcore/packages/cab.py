@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from wimcore.errors import Cancelled, UnsafePathError
+from wimcore.owner import HandleOwner
 from wimcore.packages import _mspack
 from wimcore.packages.errors import CabinetError, MissingCabinetPartError
 from wimcore.packages.safenames import decode_name, normalise, target_path
@@ -104,7 +105,7 @@ def _find_sibling(directory: Path, name: str) -> Path | None:
     return None
 
 
-class Cabinet:
+class Cabinet(HandleOwner):
     """An opened cabinet or cabinet set; use as a context manager (it frees C memory once)."""
 
     def __init__(self, path: str | os.PathLike[str], *, follow_set: bool = True,
@@ -152,17 +153,6 @@ class Cabinet:
         """True once :meth:`close` ran."""
         return self._decomp is None
 
-    def __enter__(self) -> Cabinet:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:  # safety net only; close() is the contract
-        try:
-            self.close()
-        except Exception:  # never raise from a finaliser
-            pass
 
     def _live(self) -> None:
         if self._decomp is None:

@@ -562,9 +562,10 @@ class Key:
 
     # ---- subkeys
 
-    def _children(self) -> list[int]:
-        lib, ffi = self._hive._lib, self._hive._ffi
-        arr = self._call("node_children", lib.hivex_node_children, failed=lambda r: r == ffi.NULL)
+    def _handles(self, what: str, func: Any) -> list[int]:
+        """Copy a 0-terminated handle array that hivex allocates, then free it."""
+        ffi = self._hive._ffi
+        arr = self._call(what, func, failed=lambda r: r == ffi.NULL)
         try:
             out: list[int] = []
             i = 0
@@ -574,6 +575,9 @@ class Key:
             return out
         finally:
             self._hive._libc.free(arr)
+
+    def _children(self) -> list[int]:
+        return self._handles("node_children", self._hive._lib.hivex_node_children)
 
     def _key_for(self, node: int) -> Key:
         probe = Key(self._hive, node, "", self._hive._generation)
@@ -671,17 +675,7 @@ class Key:
     # ---- values
 
     def _value_handles(self) -> list[int]:
-        lib, ffi = self._hive._lib, self._hive._ffi
-        arr = self._call("node_values", lib.hivex_node_values, failed=lambda r: r == ffi.NULL)
-        try:
-            out: list[int] = []
-            i = 0
-            while arr[i] != 0:
-                out.append(int(arr[i]))
-                i += 1
-            return out
-        finally:
-            self._hive._libc.free(arr)
+        return self._handles("node_values", self._hive._lib.hivex_node_values)
 
     def values(self) -> list[Value]:
         """All values of this key, in stored order."""
