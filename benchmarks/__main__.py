@@ -41,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
                           "progress, threads, size, diagnostic, compressor); repeatable")
     run.add_argument("--publish", action="store_true",
                      help="also refresh benchmarks/RESULTS.md and benchmarks/results/*.png")
+    rep = sub.add_parser("report", help="rewrite results.md and the plots from results.json")
+    rep.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the run's output directory")
+    rep.add_argument("--publish", action="store_true",
+                     help="also refresh benchmarks/RESULTS.md and benchmarks/results/*.png")
     for name, module in EXTRA_SUITES.items():
         sub.add_parser(name, help=f"run {module} (arguments are passed on)", add_help=False)
     return parser
@@ -50,13 +54,22 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the chosen suite; return the exit status."""
     args_in = list(sys.argv[1:] if argv is None else argv)
     if args_in and args_in[0] in EXTRA_SUITES:
-        module = importlib.import_module(EXTRA_SUITES[args_in[0]])
+        try:
+            module = importlib.import_module(EXTRA_SUITES[args_in[0]])
+        except ModuleNotFoundError as exc:
+            print(f"{EXTRA_SUITES[args_in[0]]} is not available: {exc}", file=sys.stderr)
+            return 2
         entry = getattr(module, "main", None)
         if entry is None:
             print(f"{EXTRA_SUITES[args_in[0]]} has no main(argv)", file=sys.stderr)
             return 2
         return int(entry(args_in[1:]) or 0)
     args = _parser().parse_args(args_in)
+    if args.command == "report":
+        from benchmarks.suite import rewrite_report
+
+        rewrite_report(args.out, publish=args.publish)
+        return 0
     from benchmarks.suite import DEFAULT_SIZE_MB, QUICK_SIZE_MB, Options, command_line, run_suite
 
     opts = Options(

@@ -104,6 +104,8 @@ def _operate(spec: dict[str, Any], progress: Any) -> None:
                        compression=spec.get("compression"), solid=bool(spec.get("solid")),
                        recompress=bool(spec.get("recompress")), threads=threads,
                        progress=progress)
+    elif op == "noop":  # the start-up baseline: interpreter, imports, library load only
+        pass
     elif op == "apply":
         with wimcore.open(spec["wim"]) as wim:
             wim.images[int(spec.get("image", 1))].apply(spec["dst"], progress=progress)

@@ -24,6 +24,16 @@ def _pyplot() -> Any:
     return plt
 
 
+def _plain_log_axis(ax: Any) -> None:
+    """Log scale with plain numbers (10, 20, 50) instead of 2×10^1 style labels."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
 def _save(fig: Any, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=90)
@@ -43,7 +53,7 @@ def throughput(results: dict[str, Any], path: Path) -> Path:
         left.bar(xs, [c["mb_per_s"][side] for c in cases], width, color=COLORS[side],
                  label=LABELS[side])
     left.set_xticks(range(len(cases)), names)
-    left.set_yscale("log")
+    _plain_log_axis(left)
     left.set_ylabel("corpus MB per second (wall, log scale)")
     left.set_title(f"Capture throughput ({results['corpus']['total_bytes'] / 2**20:.0f} MiB "
                    f"corpus, {results['machine']['cores']} threads)")
@@ -54,10 +64,15 @@ def throughput(results: dict[str, Any], path: Path) -> Path:
                                              ("py_median_mb_s", "wimcore", "wimcore.Compressor"))):
         xs = [i + (k - 0.5) * width for i in range(len(rows))]
         right.bar(xs, [r[key] for r in rows], width, color=COLORS[side], label=label)
-    right.set_xticks(range(len(rows)), labels, fontsize=8)
-    right.set_yscale("log")
+    for i, r in enumerate(rows):
+        if r.get("py_percent_of_c"):
+            right.annotate(f"{r['py_percent_of_c']:.0f}%", (i, max(r["c_median_mb_s"],
+                                                                   r["py_median_mb_s"])),
+                           xytext=(0, 3), textcoords="offset points", ha="center", fontsize=7)
+    right.set_xticks(range(len(rows)), labels, fontsize=7)
+    _plain_log_axis(right)
     right.set_ylabel("uncompressed MB per second (log scale)")
-    right.set_title("Raw compressor API, one thread")
+    right.set_title("Raw compressor API, one thread (label: wimcore % of C)")
     right.legend()
     return _save(fig, path)
 

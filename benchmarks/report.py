@@ -33,6 +33,9 @@ def side_stats(samples: list[Sample]) -> dict[str, Any]:
         "runs": len(samples),
         "wall_median_s": _med(walls), "wall_min_s": min(walls), "wall_max_s": max(walls),
         "cpu_median_s": _med([s.cpu_s for s in samples]),
+        "instructions_median": _med([s.instructions for s in samples
+                                     if s.instructions is not None]),
+        "cycles_median": _med([s.cycles for s in samples if s.cycles is not None]),
         "peak_rss_median_mib": _med([s.maxrss_kib / 1024 for s in samples]),
         "peak_rss_max_mib": max(s.maxrss_kib for s in samples) / 1024,
         "output_bytes": samples[-1].output_bytes,
@@ -49,10 +52,21 @@ def side_stats(samples: list[Sample]) -> dict[str, Any]:
     return out
 
 
-def summarize(case: Case, samples: dict[str, list[Sample]]) -> dict[str, Any]:
-    """One case's entry in results.json (both sides, ratios, target verdicts)."""
+def summarize(case: Case, samples: dict[str, list[Sample]],
+              startup: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One case's entry in results.json (both sides, ratios, target verdicts).
+
+    ``startup`` is the wimcore start-up baseline (a child that only imports and loads
+    libwim); its instructions are subtracted for the operation-only instruction ratio.
+    """
     sides = {side: side_stats(samples[side]) for side in SIDES}
     mine, peer = sides["wimcore"], sides["imagex"]
+    instr_ratio = op_instr_ratio = None
+    if mine["instructions_median"] and peer["instructions_median"]:
+        instr_ratio = mine["instructions_median"] / peer["instructions_median"]
+        base = (startup or {}).get("instructions_median")
+        if base:
+            op_instr_ratio = (mine["instructions_median"] - base) / peer["instructions_median"]
     wall_ratio = mine["wall_median_s"] / peer["wall_median_s"]
     op_ratio = (mine["op_wall_median_s"] / peer["wall_median_s"]
                 if "op_wall_median_s" in mine else None)
@@ -69,6 +83,7 @@ def summarize(case: Case, samples: dict[str, list[Sample]]) -> dict[str, Any]:
         "name": case.name, "group": case.group, "title": case.title, "params": case.params,
         "input_bytes": case.input_bytes, "sides": sides,
         "wall_ratio": wall_ratio, "op_ratio": op_ratio, "cpu_ratio": cpu_ratio,
+        "instructions_ratio": instr_ratio, "op_instructions_ratio": op_instr_ratio,
         "rss_diff_mib": rss_diff, "compression_ratio": comp_ratio,
         "output_bytes_match": match,
         "mb_per_s": {s: case.input_bytes / sides[s]["wall_median_s"] / 1e6 for s in SIDES},
@@ -123,11 +138,15 @@ def markdown(results: dict[str, Any], *, plots: list[str] | None = None) -> str:
         "## wimcore vs wimlib-imagex", "",
         "Ratio = wimcore median wall / wimlib-imagex median wall (whole processes). "
         "Op ratio = the API call timed inside the wimcore child / the whole wimlib-imagex "
-        "process. Peak = ru_maxrss of the child. Out/in = output size / corpus size.", "",
-        "| case | imagex s | wimcore s | ratio | op ratio | CPU ratio | imagex peak MiB "
+        "process. Instr ratio = user-space instructions retired (perf counters, all threads), "
+        "wimcore / wimlib-imagex; op instr ratio subtracts wimcore's start-up baseline "
+        "(interpreter + imports + libwim load). Peak = ru_maxrss of the child. Out/in = output "
+        "size / corpus size.", "",
+        "| case | imagex s | wimcore s | ratio | op ratio | CPU ratio | instr ratio "
+        "| op instr ratio | imagex peak MiB "
         "| wimcore peak MiB | Δ MiB | out/in | same size | imagex MB/s | wimcore MB/s "
         "| wall target | mem target |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in results["cases"]:
         w, i = c["sides"]["wimcore"], c["sides"]["imagex"]
@@ -137,23 +156,32 @@ def markdown(results: dict[str, Any], *, plots: list[str] | None = None) -> str:
             f"| {i['wall_median_s']:.2f} [{i['wall_min_s']:.2f}–{i['wall_max_s']:.2f}] "
             f"| {w['wall_median_s']:.2f} [{w['wall_min_s']:.2f}–{w['wall_max_s']:.2f}] "
             f"| {c['wall_ratio']:.3f} | {_f(c['op_ratio'], '.3f')} | {_f(c['cpu_ratio'], '.3f')} "
+            f"| {_f(c.get('instructions_ratio'), '.3f')} "
+            f"| {_f(c.get('op_instructions_ratio'), '.3f')} "
             f"| {i['peak_rss_median_mib']:.1f} | {w['peak_rss_median_mib']:.1f} "
             f"| {c['rss_diff_mib']:+.1f} | {_f(cr['imagex'] if cr else None, '.3f')} "
             f"| {_mark(c['output_bytes_match'])} "
             f"| {c['mb_per_s']['imagex']:.1f} | {c['mb_per_s']['wimcore']:.1f} "
             f"| {_mark(c['targets']['wall_ratio_le_1_02'])} "
             f"| {_mark(c['targets']['rss_within_30_mib'])} |")
-    starts = [c["sides"]["wimcore"].get("import_median_s") for c in results["cases"]]
-    starts = [s for s in starts if s is not None]
-    if starts:
-        lines += ["", f"wimcore child start-up (interpreter start excluded; import wimcore + "
-                      f"load libwim): median {statistics.median(starts) * 1000:.0f} ms."]
+    base = results.get("startup")
+    if base:
+        lines += ["", "wimcore start-up baseline (a child that only starts Python, imports "
+                      f"wimcore and loads libwim): wall {base['wall_median_s'] * 1000:.0f} ms, "
+                      f"CPU {base['cpu_median_s'] * 1000:.0f} ms, peak RSS "
+                      f"{base['peak_rss_median_mib']:.1f} MiB, "
+                      f"{(base.get('instructions_median') or 0) / 1e6:.0f} M instructions "
+                      f"(of which import + load: {base.get('import_median_s', 0) * 1000:.0f} ms)."]
     lines += ["", "## Raw compressor API (wimcore.Compressor.compress_into vs C)", "",
-              "| codec | block | C MB/s | wimcore MB/s | wimcore % of C | compressed/in "
-              "| target (≥ 95 % at ≥ 32 KiB) |", "|---|---|---|---|---|---|---|"]
+              "Medians of alternating runs; best = fastest run of each side.", "",
+              "| codec | block | C MB/s | wimcore MB/s | wimcore % of C | best C | best wimcore "
+              "| best % | compressed/in | target (≥ 95 % at ≥ 32 KiB) |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results["compressor"]:
         lines.append(f"| {r['codec'].upper()} | {_block(r['block'])} | {r['c_median_mb_s']:.1f} "
                      f"| {r['py_median_mb_s']:.1f} | {_f(r['py_percent_of_c'], '.1f')} "
+                     f"| {max(r['c_mb_s']):.1f} | {max(r['py_mb_s']):.1f} "
+                     f"| {100 * max(r['py_mb_s']) / max(r['c_mb_s']):.1f} "
                      f"| {r['compression_ratio']:.3f} | {_mark(r['target_ge_95_percent'])} |")
     if plots:
         lines += ["", "## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in plots]

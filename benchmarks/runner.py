@@ -34,6 +34,9 @@ class Sample:
     launcher: str
     inner: dict[str, Any] = field(default_factory=dict)
     output_bytes: int | None = None
+    # User-space instructions and cycles of the child and its threads (None: no counters).
+    instructions: int | None = None
+    cycles: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping."""
@@ -74,7 +77,8 @@ def run(cmd: list[str], *, stdout_path: Path, env: dict[str, str],
             raise ChildFailed(f"{cmd!r} exited with status {acct['status']}: "
                               f"{done.stderr.strip()[-2000:]}")
         sample = Sample(wall_s=acct["wall"], cpu_s=acct["utime"] + acct["stime"],
-                        maxrss_kib=int(acct["maxrss_kib"]), launcher="spawn_rusage")
+                        maxrss_kib=int(acct["maxrss_kib"]), launcher="spawn_rusage",
+                        instructions=acct.get("instructions"), cycles=acct.get("cycles"))
     else:
         sample = _run_posix_spawn(cmd, stdout_path, env)
     sample.inner = _inner(stdout_path)

@@ -80,6 +80,18 @@ def measure_case(case: Case, *, runs: int, warmup: int, env: dict[str, str],
     return samples
 
 
+def measure_startup(python: str, *, runs: int, env: dict[str, str], launcher: Path | None,
+                    scratch: Path) -> dict[str, Any]:
+    """The wimcore child doing nothing: what start-up alone costs (wall, CPU, RSS, instructions)."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    cmd = [python, "-m", "benchmarks.child", json.dumps({"op": "noop", "progress": False})]
+    samples = [run(cmd, stdout_path=scratch / "startup.stdout", env=env, launcher=launcher)
+               for _ in range(runs + 1)][1:]
+    stats = report.side_stats(samples)
+    stats.pop("samples", None)
+    return stats
+
+
 def machine(python: str, imagex: str, out_dir: Path, env: dict[str, str]) -> dict[str, Any]:
     """The facts RESULTS.md states: cores, memory, CPU, kernel, versions, filesystem."""
     probe = ("import json, sys, cffi, platform, wimcore; print(json.dumps({"
@@ -133,12 +145,16 @@ def run_suite(opts: Options) -> dict[str, Any]:
     ctx = Context(python=python, imagex=imagex, work=work, corpus=main_corpus,
                   threads=opts.threads, size_corpora=size_corpora)
     cases = build_cases(ctx, opts.only)
+    startup = measure_startup(python, runs=max(3, opts.runs), env=env, launcher=launcher,
+                              scratch=work)
+    log(f"wimcore start-up baseline: {startup['wall_median_s'] * 1000:.0f} ms wall, "
+        f"{startup['peak_rss_median_mib']:.1f} MiB peak")
     summaries: list[dict[str, Any]] = []
     for number, case in enumerate(cases, 1):
         t0 = time.perf_counter()
         samples = measure_case(case, runs=opts.runs, warmup=opts.warmup, env=env,
                                launcher=launcher, scratch=work)
-        summary = report.summarize(case, samples)
+        summary = report.summarize(case, samples, startup)
         summaries.append(summary)
         log(f"[{number}/{len(cases)}] {case.title}: imagex "
             f"{summary['sides']['imagex']['wall_median_s']:.2f} s, wimcore "
@@ -158,7 +174,7 @@ def run_suite(opts: Options) -> dict[str, Any]:
                                             (1 if opts.quick else 4) * corpus.MiB)
             results = compressor.bench(python=python, c_binary=c_binary, sample=sample,
                                        work=work, env=env, launcher=launcher,
-                                       runs=max(1, opts.runs), log=log,
+                                       runs=1 if opts.quick else max(5, opts.runs), log=log,
                                        min_seconds=0.02 if opts.quick else 0.5)
             comp_rows = [r.to_dict() for r in results]
             report.compressor_verdicts(comp_rows)
@@ -171,7 +187,7 @@ def run_suite(opts: Options) -> dict[str, Any]:
                    "unique_bytes": main_corpus.unique_bytes},
         "runs": opts.runs, "warmup": opts.warmup, "threads": opts.threads,
         "quick": opts.quick,
-        "cases": summaries, "compressor": comp_rows,
+        "startup": startup, "cases": summaries, "compressor": comp_rows,
         "elapsed_s": 0.0,
     }
     results["elapsed_s"] = time.perf_counter() - started
@@ -179,7 +195,7 @@ def run_suite(opts: Options) -> dict[str, Any]:
     plot_names = _plots(results, out)
     (out / "results.md").write_text(report.markdown(results, plots=plot_names))
     if opts.publish:
-        publish(results, out, plot_names)
+        publish_results(results, out, plot_names)
     log(f"done in {results['elapsed_s']:.0f} s: {out / 'results.md'}")
     return results
 
@@ -196,7 +212,16 @@ def _plots(results: dict[str, Any], out: Path) -> list[str]:
         return []
 
 
-def publish(results: dict[str, Any], out: Path, plot_names: list[str]) -> None:
+def rewrite_report(out: Path, *, publish: bool = False) -> None:
+    """Rewrite results.md and the plots of an earlier run from its results.json."""
+    results = json.loads((out / "results.json").read_text())
+    plot_names = _plots(results, out)
+    (out / "results.md").write_text(report.markdown(results, plots=plot_names))
+    if publish:
+        publish_results(results, out, plot_names)
+
+
+def publish_results(results: dict[str, Any], out: Path, plot_names: list[str]) -> None:
     """Refresh benchmarks/RESULTS.md and benchmarks/results/*.png from this run."""
     dest = PACKAGE_DIR / "results"
     dest.mkdir(exist_ok=True)
