@@ -164,6 +164,15 @@ def markdown(results: dict[str, Any], *, plots: list[str] | None = None) -> str:
             f"| {c['mb_per_s']['imagex']:.1f} | {c['mb_per_s']['wimcore']:.1f} "
             f"| {_mark(c['targets']['wall_ratio_le_1_02'])} "
             f"| {_mark(c['targets']['rss_within_30_mib'])} |")
+    spreads = [(c["sides"]["imagex"]["wall_max_s"] - c["sides"]["imagex"]["wall_min_s"])
+               / c["sides"]["imagex"]["wall_median_s"] for c in results["cases"]
+               if c["sides"]["imagex"]["runs"] > 1]
+    if spreads:
+        lines += ["", "Noise: identical wimlib-imagex runs in this report spread by up to "
+                      f"{100 * max(spreads):.0f} % of their median (median spread "
+                      f"{100 * statistics.median(spreads):.0f} %); a wall ratio closer to 1 "
+                      "than that is not resolved. Retired instructions hardly vary and show "
+                      "whether both sides did the same work."]
     base = results.get("startup")
     if base:
         lines += ["", "wimcore start-up baseline (a child that only starts Python, imports "
