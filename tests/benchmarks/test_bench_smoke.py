@@ -63,8 +63,8 @@ def test_both_sides_did_the_same_work(results: dict[str, object]) -> None:
 
 def test_compressor_rows_and_report(results: dict[str, object]) -> None:
     rows = results["compressor"]  # type: ignore[assignment]
-    if shutil.which("cc") is None and shutil.which("gcc") is None:
-        pytest.skip("no C compiler: compressor comparison skipped")
+    if not rows:
+        pytest.skip("compressor harness not built (no cc, or libwim-dev missing)")
     codecs = {(r["codec"], r["block"]) for r in rows}  # type: ignore[union-attr]
     assert ("lzx", 32768) in codecs and ("xpress", 65536) in codecs and ("lzms", 1 << 20) in codecs
     for row in rows:  # type: ignore[union-attr]
