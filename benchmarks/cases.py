@@ -127,7 +127,7 @@ def capture_case(ctx: Context, name: str, corpus: Corpus, codec: str, *, solid: 
     if group == "size":
         title += f", {corpus.total_bytes / 2**20:.0f} MiB"
     if no_fsync:
-        title += ", wimcore without fsync (diagnostic)"
+        title += ", wimcore with fsync=False (as wimlib-imagex)"
     return Case(name, group, title, corpus.total_bytes,
                 {"wimcore": Side(_child(ctx, spec), mine, _remove(mine)),
                  "imagex": Side(argv, peer, _remove(peer))},

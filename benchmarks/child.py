@@ -75,19 +75,6 @@ def _compress_loop(spec: dict[str, Any]) -> dict[str, Any]:
             "passes": passes, "calls": calls}
 
 
-def _disable_fsync() -> None:
-    """Diagnostic only: write without WIMLIB_WRITE_FLAG_FSYNC, as wimlib-imagex does.
-
-    wimcore always asks libwimlib to fsync a new WIM; the public API has no switch,
-    so this reaches into a private helper to measure what the fsync costs.
-    """
-    import functools
-
-    from wimcore import wim
-
-    wim._write_flags = functools.partial(wim._write_flags, fsync=False)  # type: ignore[assignment]
-
-
 def _operate(spec: dict[str, Any], progress: Any) -> None:
     import wimcore
 
@@ -95,10 +82,12 @@ def _operate(spec: dict[str, Any], progress: Any) -> None:
     threads = int(spec.get("threads", 0))
     if op == "capture":
         wimcore.capture(spec["src"], spec["wim"], spec["name"], compression=spec["compression"],
-                        solid=bool(spec.get("solid")), threads=threads, progress=progress)
+                        solid=bool(spec.get("solid")), threads=threads,
+                        fsync=not spec.get("no_fsync"), progress=progress)
     elif op == "append":
-        wimcore.capture(spec["src"], spec["wim"], spec["name"], append=True, threads=threads,
-                        progress=progress)
+        # In place, as wimlib-imagex append does (wimcore's default rewrites the WIM).
+        wimcore.capture(spec["src"], spec["wim"], spec["name"], append=True, in_place=True,
+                        threads=threads, progress=progress)
     elif op == "export":
         wimcore.export(spec["src"], spec.get("image", 1), spec["dst"],
                        compression=spec.get("compression"), solid=bool(spec.get("solid")),
@@ -123,8 +112,6 @@ def main(argv: list[str]) -> int:
     # holds the operation only.
     for name in ("capture", "export", "open", "Compressor", "ProgressEvent"):
         getattr(wimcore, name)
-    if spec.get("no_fsync"):
-        _disable_fsync()
     import_s = time.perf_counter() - _T0
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     counter = _Counter() if spec.get("progress", True) else None

@@ -6,10 +6,8 @@ import sys
 import threading
 from typing import Any
 
-import cffi
-
 from .hivex_cdef import CDEF
-from .loader import LazyLibrary, NativeLibraryError
+from .loader import LazyLibrary, NativeLibraryError, load_ffi
 
 __all__ = ["INSTALL_HINT", "NativeLibraryError", "ffi", "lib", "libc"]
 
@@ -19,8 +17,7 @@ INSTALL_HINT = {
     "windows": "libhivex is not packaged for Windows; use WSL or set WIMCORE_LIBHIVEX",
 }
 
-ffi = cffi.FFI()
-ffi.cdef(CDEF)
+ffi: Any = load_ffi("_hivex_abi", CDEF)
 
 _library = LazyLibrary(
     ffi,

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import cffi
-
 from .libwim_cdef import CDEF
-from .loader import LazyLibrary, NativeLibraryError
+from .loader import LazyLibrary, NativeLibraryError, load_ffi
 
 MIN_VERSION = (1, 13, 0)
 
@@ -17,8 +15,7 @@ INSTALL_HINT = {
     "windows": "put libwim-15.dll from the wimlib Windows release on PATH",
 }
 
-ffi = cffi.FFI()
-ffi.cdef(CDEF)
+ffi: Any = load_ffi("_libwim_abi", CDEF)
 
 
 def version_tuple(encoded: int) -> tuple[int, int, int]:

@@ -41,12 +41,6 @@ def open_library(
     tried: list[str] = []
     override = os.environ.get(env_var)
     candidates: list[str] = [override] if override else list(names.get(key, ()))
-    if not override:
-        import ctypes.util  # slow to import (it pulls in subprocess): only when needed
-
-        found = ctypes.util.find_library(find_name)
-        if found:
-            candidates.append(found)
     errors: list[str] = []
     for candidate in candidates:
         tried.append(candidate)
@@ -54,6 +48,17 @@ def open_library(
             return ffi.dlopen(candidate)
         except OSError as exc:
             errors.append(f"{candidate}: {exc}")
+    if not override:
+        # Last resort, and slow (it may start ldconfig): only when the usual names failed.
+        import ctypes.util
+
+        found = ctypes.util.find_library(find_name)
+        if found and found not in tried:
+            tried.append(found)
+            try:
+                return ffi.dlopen(found)
+            except OSError as exc:
+                errors.append(f"{found}: {exc}")
     hint = install_hint.get(key, install_hint.get("linux", ""))
     where = f"{env_var}={override!r}" if override else ", ".join(tried) or find_name
     raise NativeLibraryError(
@@ -98,3 +103,20 @@ class LazyLibrary:
                     self._check(handle)
                 self._handle = handle
         return self._handle
+
+
+def load_ffi(prebuilt: str, cdef: str) -> Any:
+    """The pre-parsed ffi module ``wimcore._native.<prebuilt>`` when it imports, else parse now.
+
+    Parsing is the fallback for a generated module made by an incompatible cffi.
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(f"wimcore._native.{prebuilt}").ffi
+    except Exception:
+        import cffi
+
+        fresh = cffi.FFI()
+        fresh.cdef(cdef)
+        return fresh

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import cffi
-
-from .loader import LazyLibrary, NativeLibraryError
+from .loader import LazyLibrary, NativeLibraryError, load_ffi
 from .mspack_cdef import CDEF
 
 INSTALL_HINT = {
@@ -19,19 +17,7 @@ INSTALL_HINT = {
 MIN_MSCABD_VERSION = 1
 
 
-def _make_ffi() -> Any:
-    """The pre-parsed ffi (generated ``_mspack_abi``) when usable, else parse CDEF now."""
-    try:
-        from ._mspack_abi import ffi as prebuilt  # fast: no pycparser at run time
-
-        return prebuilt
-    except Exception:  # missing, or made by an incompatible cffi: parse the declarations
-        fresh = cffi.FFI()
-        fresh.cdef(CDEF)
-        return fresh
-
-
-ffi: Any = _make_ffi()
+ffi: Any = load_ffi("_mspack_abi", CDEF)
 
 def _self_test(handle: Any) -> None:
     """Refuse a libmspack built with another off_t, or with a too-old CAB interface."""

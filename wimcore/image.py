@@ -47,7 +47,7 @@ def _iterate_callback() -> Any:
     if _dir_callback is None:
         ffi = _lib.ffi()
 
-        @ffi.callback("int(const struct wimlib_dir_entry *, void *)", onerror=lambda *a: 1)
+        @ffi.callback("wimlib_iterate_dir_tree_callback_t", onerror=lambda *a: 1)
         def _on_entry(dentry: Any, ctx: Any) -> int:
             collector: _TreeCollector = ffi.from_handle(ctx)
             try:

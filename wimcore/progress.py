@@ -169,8 +169,7 @@ def trampoline() -> Any:
         abort = lib.WIMLIB_PROGRESS_STATUS_ABORT
         go_on = lib.WIMLIB_PROGRESS_STATUS_CONTINUE
 
-        @ffi.callback("enum wimlib_progress_status(enum wimlib_progress_msg, "
-                      "union wimlib_progress_info *, void *)", onerror=lambda *a: abort)
+        @ffi.callback("wimlib_progress_func_t", onerror=lambda *a: abort)
         def _on_progress(msg: int, info: Any, ctx: Any) -> int:
             bridge: ProgressBridge = ffi.from_handle(ctx)
             return int(go_on if bridge.dispatch(msg, info) else abort)

@@ -301,7 +301,7 @@ class Wim(HandleOwner):
         lib, ffi = _lib.lib(), _lib.ffi()
         found: list[ResourceEntry] = []
 
-        @ffi.callback("int(const struct wimlib_resource_entry *, void *)", onerror=lambda *a: 1)
+        @ffi.callback("wimlib_iterate_lookup_table_callback_t", onerror=lambda *a: 1)
         def on_resource(res: Any, _ctx: Any) -> int:
             found.append(resource_from_c(ffi, res))
             return 0
@@ -429,15 +429,21 @@ class Wim(HandleOwner):
               chunk_size: int | None = None, solid: bool = False,
               solid_compression: Compression | str | None = None, recompress: bool = False,
               check_integrity: bool = False, pipable: bool = False, threads: int = 0,
-              retain_guid: bool = False, progress: ProgressCallback | None = None) -> None:
-        """Write the WIM (or one image) to a new file, atomically: temporary name, then rename."""
+              retain_guid: bool = False, fsync: bool = True,
+              progress: ProgressCallback | None = None) -> None:
+        """Write the WIM (or one image) to a new file, atomically: temporary name, then rename.
+
+        ``fsync`` (default on) makes libwimlib flush the file before it is renamed into
+        place, so a power loss cannot leave a renamed but empty file; wimlib-imagex does
+        not flush by default.
+        """
         ptr = self._ptr_checked()
         lib = _lib.lib()
         index = WIMLIB_ALL_IMAGES if image == ALL else self.resolve(image)
         self.set_output(compression=compression, chunk_size=chunk_size,
                         solid_compression=solid_compression)
         flags = _write_flags(check_integrity=check_integrity, recompress=recompress, solid=solid,
-                             pipable=pipable, retain_guid=retain_guid)
+                             pipable=pipable, retain_guid=retain_guid, fsync=fsync)
         with atomic_output(path, overwrite=overwrite) as tmp:
             with progress_on(ptr, progress) as bridge:
                 code = lib.wimlib_write(ptr, _lib.cstr(tmp), index, flags, threads)
@@ -456,7 +462,8 @@ class Wim(HandleOwner):
 
     def commit(self, *, progress: ProgressCallback | None = None,
                check_integrity: bool | None = None, recompress: bool = False,
-               rebuild: bool = False, threads: int = 0, in_place: bool = False) -> None:
+               rebuild: bool = False, threads: int = 0, in_place: bool = False,
+               fsync: bool = True) -> None:
         """Save the changes to this WIM's own file.
 
         By default the whole WIM is written to a temporary file beside it (blobs copied
@@ -474,7 +481,7 @@ class Wim(HandleOwner):
         integrity = info.has_integrity_table if check_integrity is None else check_integrity
         if in_place:
             flags = _write_flags(check_integrity=integrity, recompress=recompress,
-                                 rebuild=rebuild, fsync=True)
+                                 rebuild=rebuild, fsync=fsync)
             if self._lock is not None:
                 self._lock.release()
             try:
@@ -488,7 +495,7 @@ class Wim(HandleOwner):
             self._modified = False
             return
         flags = _write_flags(check_integrity=integrity, recompress=recompress, solid=self.is_solid,
-                             pipable=info.pipable, retain_guid=True)
+                             pipable=info.pipable, retain_guid=True, fsync=fsync)
         target = Path(self.path)
         sweep_stale(target.absolute())
         tmp = temp_path_for(target.absolute())
@@ -643,12 +650,15 @@ def export(source: str | os.PathLike[str], images: ImageRef | Sequence[ImageRef]
            solid_compression: Compression | str | None = None, recompress: bool = False,
            boot: bool = False, threads: int = 0, name: str | None = None,
            description: str | None = None, refs: Iterable[str | os.PathLike[str]] = (),
-           check_integrity: bool = False, progress: ProgressCallback | None = None) -> None:
+           check_integrity: bool = False, in_place: bool = False, fsync: bool = True,
+           progress: ProgressCallback | None = None) -> None:
     """Export image(s) into a new WIM, or append them to an existing one (as wimlib-imagex export).
 
     Blobs already compressed the right way are copied as they are unless ``recompress``.
     The destination is written atomically; an existing destination is left byte-identical
-    if anything fails or is cancelled.
+    if anything fails or is cancelled. ``in_place=True`` appends to an existing destination
+    as wimlib-imagex does (no full rewrite; a failure or cancel still restores it, but a
+    killed process can leave unreferenced bytes at its end).
     """
     selected: list[ImageRef] = [images] if isinstance(images, (int, str)) else list(images)
     if not selected:
@@ -674,10 +684,11 @@ def export(source: str | os.PathLike[str], images: ImageRef | Sequence[ImageRef]
                 dst.import_image(src, ref, name=name, description=description, boot=boot)
             if dest_exists:
                 dst.commit(progress=progress, check_integrity=check_integrity or None,
-                           recompress=recompress, threads=threads)
+                           recompress=recompress, threads=threads, in_place=in_place,
+                           fsync=fsync)
             else:
                 dst.write(dest, solid=solid, recompress=recompress, threads=threads,
-                          check_integrity=check_integrity, progress=progress)
+                          check_integrity=check_integrity, fsync=fsync, progress=progress)
 
 
 def capture(source: str | os.PathLike[str], wim_path: str | os.PathLike[str], name: str, *,
@@ -685,15 +696,20 @@ def capture(source: str | os.PathLike[str], wim_path: str | os.PathLike[str], na
             solid: bool = False, config: str | os.PathLike[str] | None = None,
             ntfs: bool | None = None, boot: bool = False, unix_data: bool = False,
             threads: int = 0, check_integrity: bool = False, append: bool = False,
+            in_place: bool = False, fsync: bool = True,
             progress: ProgressCallback | None = None) -> None:
-    """Capture a directory or NTFS volume into a new WIM (or append to an existing one)."""
+    """Capture a directory or NTFS volume into a new WIM (or append to an existing one).
+
+    Appending rewrites the WIM beside itself and renames it over the original (the input
+    stays byte-identical until then); ``in_place=True`` appends as wimlib-imagex does.
+    """
     if append and os.path.exists(wim_path):
         with open(wim_path, writable=True) as wim:
             wim.add_image(source, name, description=description, config=config, ntfs=ntfs,
                           unix_data=unix_data, progress=progress)
             if boot:
                 wim.boot_index = wim.info.image_count
-            wim.commit(progress=progress, threads=threads,
+            wim.commit(progress=progress, threads=threads, in_place=in_place, fsync=fsync,
                        check_integrity=check_integrity or None)
         return
     if not append and os.path.exists(wim_path):
@@ -704,7 +720,7 @@ def capture(source: str | os.PathLike[str], wim_path: str | os.PathLike[str], na
         if boot:
             wim.boot_index = 1
         wim.write(wim_path, solid=solid, threads=threads, check_integrity=check_integrity,
-                  progress=progress)
+                  fsync=fsync, progress=progress)
 
 
 def join(parts: Sequence[str | os.PathLike[str]], dest: str | os.PathLike[str], *,
@@ -731,7 +747,7 @@ def join(parts: Sequence[str | os.PathLike[str]], dest: str | os.PathLike[str], 
 def optimize(path: str | os.PathLike[str], *, recompress: bool = False,
              compression: Compression | str | None = None, chunk_size: int | None = None,
              solid: bool | None = None, threads: int = 0, check_integrity: bool | None = None,
-             progress: ProgressCallback | None = None) -> tuple[int, int]:
+             fsync: bool = True, progress: ProgressCallback | None = None) -> tuple[int, int]:
     """Rebuild a WIM to drop unreferenced data (and optionally recompress); (size before, after)."""
     before = os.path.getsize(path)
     with open(path, writable=True) as wim:
@@ -743,7 +759,7 @@ def optimize(path: str | os.PathLike[str], *, recompress: bool = False,
         flags = _write_flags(check_integrity=info.has_integrity_table if check_integrity is None
                              else check_integrity,
                              recompress=recompress or compression is not None, solid=use_solid,
-                             retain_guid=True)
+                             retain_guid=True, fsync=fsync)
         lib = _lib.lib()
         target = Path(path).absolute()
         with atomic_output(target, overwrite=True) as tmp:

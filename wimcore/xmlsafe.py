@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lxml import etree
+if TYPE_CHECKING:
+    from lxml import etree
 
 from wimcore.errors import InvalidXMLError
 
@@ -13,6 +14,8 @@ DEFAULT_MAX_DEPTH = 256
 
 
 def _parser() -> etree.XMLParser:
+    from lxml import etree  # imported on first parse: keeps `import wimcore` light
+
     return etree.XMLParser(
         resolve_entities=False,
         no_network=True,
@@ -34,6 +37,8 @@ def parse_xml(data: bytes, *, source: str = "XML", max_bytes: int = DEFAULT_MAX_
     if len(data) > max_bytes:
         raise InvalidXMLError(f"{source}: {len(data)} bytes is larger than the {max_bytes}-byte "
                               "limit for this document")
+    from lxml import etree
+
     try:
         root = etree.fromstring(data, _parser())
     except (etree.XMLSyntaxError, ValueError) as exc:

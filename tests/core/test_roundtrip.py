@@ -322,3 +322,18 @@ def test_capture_config_excludes_files(tmp_path: Path, tree: Path) -> None:
         paths = {e.path for e in wim.images[1].walk()}
     assert "/Windows/junk.tmp" not in paths and "/pagefile.sys" not in paths
     assert "/Windows/file001.bin" in paths
+
+
+def test_in_place_append_and_export_keep_the_inode(tmp_path: Path, tree: Path) -> None:
+    wim = tmp_path / "t.wim"
+    wimcore.capture(tree, wim, "One")
+    inode = wim.stat().st_ino
+    wimcore.capture(tree, wim, "Two", append=True, in_place=True, fsync=False)
+    assert wim.stat().st_ino == inode  # appended, not rewritten
+    wimcore.export(wim, "One", wim, name="Three", in_place=True)
+    assert wim.stat().st_ino == inode
+    with wimcore.open(wim) as w:
+        assert w.images.names() == ["One", "Two", "Three"]
+    imagex("verify", wim)
+    wimcore.capture(tree, wim, "Four", append=True)  # the default: rewrite and rename
+    assert wim.stat().st_ino != inode

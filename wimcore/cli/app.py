@@ -283,6 +283,9 @@ def _capture_options(func: F) -> F:
         click.option("--ntfs/--no-ntfs", default=None,
                      help="Force (or forbid) NTFS-3G mode; default: NTFS for devices/files."),
         click.option("--check", is_flag=True, help="Write an integrity table."),
+        click.option("--in-place", is_flag=True,
+                     help="append: add to the WIM in place (faster; see README) instead of "
+                          "rewriting it."),
         threads_option, json_option,
     ]):
         func = option(func)
@@ -299,7 +302,8 @@ def _do_capture(ctx: click.Context, src: str, wim: str, name: str, append: bool,
                         compression=opts["compress"] or "lzx", solid=opts["solid"],
                         config=opts["config"], ntfs=opts["ntfs"], boot=opts["boot"],
                         unix_data=opts["unix_data"], threads=opts["threads"],
-                        check_integrity=opts["check"], append=append, progress=cb)
+                        check_integrity=opts["check"], append=append,
+                        in_place=opts["in_place"], progress=cb)
         size = os.path.getsize(wim)
         _result(opts["as_json"], {"ok": True, "output": os.path.abspath(wim), "name": name,
                                   "size": size, "seconds": round(time.monotonic() - start, 3)},
@@ -388,14 +392,16 @@ def update(ctx: click.Context, wim: str, image: str, adds: Sequence[str], delete
 @click.option("--name", default=None, help="Name of the exported image.")
 @click.option("--description", default=None, help="Description of the exported image.")
 @click.option("--check", is_flag=True, help="Write an integrity table.")
+@click.option("--in-place", is_flag=True,
+              help="Append to an existing DEST in place instead of rewriting it.")
 @threads_option
 @ref_option
 @json_option
 @click.pass_context
 def export(ctx: click.Context, src: str, image: str, dest: str, compress: str | None,
            solid: bool, recompress: bool, boot: bool, chunk_size: int | None, name: str | None,
-           description: str | None, check: bool, threads: int, refs: Sequence[str],
-           as_json: bool) -> None:
+           description: str | None, check: bool, in_place: bool, threads: int,
+           refs: Sequence[str], as_json: bool) -> None:
     """Export an image (or all) to a new WIM, or append it to an existing one."""
     with guarded(ctx), progress_for(ctx, "export") as cb:
         start = time.monotonic()
@@ -403,7 +409,7 @@ def export(ctx: click.Context, src: str, image: str, dest: str, compress: str | 
         wimcore.export(src, selected, dest, compression=compress, solid=solid,
                        recompress=recompress, boot=boot, chunk_size=chunk_size, threads=threads,
                        name=name, description=description, refs=refs, check_integrity=check,
-                       progress=cb)
+                       in_place=in_place, progress=cb)
         size = os.path.getsize(dest)
         _result(as_json, {"ok": True, "output": os.path.abspath(dest), "size": size,
                           "seconds": round(time.monotonic() - start, 3)},
