@@ -83,16 +83,16 @@ def _operate(spec: dict[str, Any], progress: Any) -> None:
     if op == "capture":
         wimcore.capture(spec["src"], spec["wim"], spec["name"], compression=spec["compression"],
                         solid=bool(spec.get("solid")), threads=threads,
-                        fsync=not spec.get("no_fsync"), progress=progress)
+                        fsync=bool(spec.get("fsync")), progress=progress)
     elif op == "append":
         # In place, as wimlib-imagex append does (wimcore's default rewrites the WIM).
         wimcore.capture(spec["src"], spec["wim"], spec["name"], append=True, in_place=True,
-                        threads=threads, progress=progress)
+                        threads=threads, fsync=bool(spec.get("fsync")), progress=progress)
     elif op == "export":
         wimcore.export(spec["src"], spec.get("image", 1), spec["dst"],
                        compression=spec.get("compression"), solid=bool(spec.get("solid")),
                        recompress=bool(spec.get("recompress")), threads=threads,
-                       progress=progress)
+                       fsync=bool(spec.get("fsync")), progress=progress)
     elif op == "noop":  # the start-up baseline: interpreter, imports, library load only
         pass
     elif op == "apply":

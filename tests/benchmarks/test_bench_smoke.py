@@ -22,7 +22,7 @@ EXPECTED = {
     "capture_none", "capture_xpress", "capture_lzx", "capture_lzms", "capture_lzms_solid",
     "export_xpress_to_lzx", "export_lzx_to_lzms_solid", "export_lzx_copy",
     "export_lzx_to_xpress", "export_lzx_to_xpress_nocb", "apply_lzx", "append_lzx",
-    "capture_lzx_t1", "capture_lzms_t1", "capture_xpress_nofsync",
+    "capture_lzx_t1", "capture_lzms_t1", "capture_xpress_fsync",
 }
 
 
