@@ -68,16 +68,22 @@ class Compressor(HandleOwner):
         flags = level | (lib.WIMLIB_COMPRESSOR_FLAG_DESTRUCTIVE if destructive else 0)
         _lib.check(lib.wimlib_create_compressor(int(self.compression), max_block_size, flags, out))
         self._ptr: Any = ffi.gc(out[0], lib.wimlib_free_compressor)
+        # Bound once: compress_into is a hot path (one call per block).
+        self._from_buffer = ffi.from_buffer
+        self._compress = lib.wimlib_compress
 
     def compress_into(self, data: Any, out: Any) -> int:
         """Compress a buffer into a writable buffer; return the size (0: did not fit)."""
-        ffi = _lib.ffi()
-        src = ffi.from_buffer(data)
-        dst = ffi.from_buffer(out, require_writable=True)
-        if len(src) > self.max_block_size:
-            raise InvalidParameterError(24, f"block of {len(src)} bytes exceeds max_block_size "
+        src = self._from_buffer(data)
+        dst = self._from_buffer(out, require_writable=True)
+        size = len(src)
+        if size > self.max_block_size:
+            raise InvalidParameterError(24, f"block of {size} bytes exceeds max_block_size "
                                             f"{self.max_block_size}")
-        return int(_lib.lib().wimlib_compress(src, len(src), dst, len(dst), self._ptr))
+        ptr = self._ptr
+        if ptr is None:
+            raise ValueError("compress on a closed Compressor")
+        return int(self._compress(src, size, dst, len(dst), ptr))
 
     def compress(self, data: bytes | bytearray | memoryview) -> bytes | None:
         """Compress one block; None when it does not compress to less than its size."""
@@ -113,6 +119,8 @@ class Decompressor(HandleOwner):
         dst = ffi.from_buffer(out, require_writable=True)
         if len(dst) > self.max_block_size:
             raise InvalidParameterError(24, "uncompressed size exceeds max_block_size")
+        if self._ptr is None:
+            raise ValueError("decompress on a closed Decompressor")
         if _lib.lib().wimlib_decompress(src, len(src), dst, len(dst), self._ptr) != 0:
             raise DecompressionError("the data did not decompress to the expected size")
 

@@ -337,3 +337,14 @@ def test_in_place_append_and_export_keep_the_inode(tmp_path: Path, tree: Path) -
     imagex("verify", wim)
     wimcore.capture(tree, wim, "Four", append=True)  # the default: rewrite and rename
     assert wim.stat().st_ino != inode
+
+
+def test_closed_codecs_refuse_instead_of_crashing() -> None:
+    comp = wimcore.Compressor("lzx", 4096)
+    comp.close()
+    with pytest.raises(ValueError):
+        comp.compress(b"x" * 100)
+    dec = wimcore.Decompressor("lzx", 4096)
+    dec.close()
+    with pytest.raises(ValueError):
+        dec.decompress(b"x" * 10, 100)
