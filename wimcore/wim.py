@@ -23,6 +23,7 @@ from wimcore.errors import (
     MissingFileError,
     ReadOnlyError,
 )
+from wimcore.header import check_header
 from wimcore.image import Image, is_ntfs_target
 from wimcore.imageinfo import ImageInfo, image_info, parse_wim_xml
 from wimcore.owner import HandleOwner
@@ -416,6 +417,8 @@ class Wim(HandleOwner):
         for item in items:
             if not globmod.has_magic(item) and not os.path.exists(item):
                 raise MissingFileError(47, "split WIM part does not exist", path=item)
+            for part in globmod.glob(item) if globmod.has_magic(item) else [item]:
+                check_header(part)
         bufs = [_lib.cstr(p) for p in items]
         arr = ffi.new("const char *[]", bufs)
         flags = lib.WIMLIB_REF_FLAG_GLOB_ENABLE | lib.WIMLIB_REF_FLAG_GLOB_ERR_ON_NOMATCH
@@ -585,6 +588,7 @@ def _open_ptr(path: str | os.PathLike[str], *, write_access: bool, check_integri
         raise MissingFileError(47, "no such WIM file", path=p)
     if os.path.isdir(p):
         raise MissingFileError(47, "is a directory, not a WIM file", path=p)
+    check_header(p)
     flags = 0
     if write_access:
         flags |= lib.WIMLIB_OPEN_FLAG_WRITE_ACCESS
@@ -734,6 +738,7 @@ def join(parts: Sequence[str | os.PathLike[str]], dest: str | os.PathLike[str], 
     for item in items:
         if not os.path.exists(item):
             raise MissingFileError(47, "split WIM part does not exist", path=item)
+        check_header(item)
     bufs = [_lib.cstr(p) for p in items]
     arr = ffi.new("const char *[]", bufs)
     with atomic_output(dest, overwrite=overwrite) as tmp:

@@ -175,3 +175,36 @@ def test_hostile_wim_xml(honest: Path, tmp_path: Path, label: str) -> None:
         with wimcore.open(p) as wim:
             name = wim.images[1].name
             assert "root:" not in name and len(name) < 10_000
+
+
+HEADER_CLAIMS = {
+    "1.8 billion images": (44, "<I", 1_821_179_905),
+    "70000 images": (44, "<I", 70_000),
+    "16 GiB XML": (72 + 16, "<Q", 1 << 34),
+    "1 TiB blob table": (48 + 16, "<Q", 1 << 40),
+}
+
+
+@pytest.mark.parametrize("label", sorted(HEADER_CLAIMS))
+def test_header_claims_no_real_wim_has(honest: Path, tmp_path: Path, label: str) -> None:
+    """Found by fuzzing: libwimlib allocated ~14 GB for a 400-byte file claiming 1.8e9 images."""
+    import struct
+    import subprocess
+    import sys
+
+    offset, fmt, value = HEADER_CLAIMS[label]
+    data = bytearray((honest / "raw.wim").read_bytes())
+    struct.pack_into(fmt, data, offset, value)
+    p = tmp_path / "claims.wim"
+    p.write_bytes(bytes(data))
+    code = ("import resource, sys, wimcore\n"
+            "try:\n"
+            "    wimcore.open(sys.argv[1]).close()\n"
+            "except wimcore.InvalidWimError as e:\n"
+            "    print('INVALID', e.name)\n"
+            "print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert "INVALID WIMLIB_ERR_INVALID_HEADER" in proc.stdout, (proc.stdout, proc.stderr)
+    rss_kib = int(proc.stdout.split("RSS")[1])
+    assert rss_kib < 200 * 1024, f"{rss_kib} KiB: the header check must stop it before libwimlib"
