@@ -208,17 +208,13 @@ class _Expander:
             if low == SCAN_CAB or low.endswith("/" + SCAN_CAB):
                 self.result.kept.append(name)
                 continue
-            if low.endswith(".cab"):
+            kind = low.rsplit(".", 1)[-1]
+            if kind in ("cab", "wim"):
                 folder = _free_folder(member.parent, Path(name).stem)
-                self._extract_cab(member, folder)
+                unpack = self._extract_cab if kind == "cab" else self._apply_wim
+                unpack(member, folder)
                 member.unlink()
-                self._package_at(folder, name, "cab")
-                self._post_process(folder, depth=1, psf_dirs=[out])
-            elif low.endswith(".wim"):
-                folder = _free_folder(member.parent, Path(name).stem)
-                self._apply_wim(member, folder)
-                member.unlink()
-                self._package_at(folder, name, "wim")
+                self._package_at(folder, name, kind)
                 self._post_process(folder, depth=1, psf_dirs=[out])
 
     def _post_process(self, folder: Path, *, depth: int,
