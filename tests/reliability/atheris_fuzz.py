@@ -21,9 +21,9 @@ import atheris
 with atheris.instrument_imports():
     import wimcore
     from wimcore.imageinfo import parse_wim_xml
-    from wimcore.packages.cab import Cabinet
-    from wimcore.packages.hive import Hive
     from wimcore.packages.model import parse_mum
+
+from tests.reliability.exercise import use_cab, use_hive, use_wim
 
 WORK = Path(tempfile.mkdtemp(prefix="wimcore-atheris-"))
 
@@ -39,11 +39,7 @@ def fuzz_wim(data: bytes) -> None:
     path = work / "f.wim"
     path.write_bytes(data)
     try:
-        with wimcore.open(path) as wim:
-            for image in wim.images:
-                _ = image.info
-                list(image.walk())
-                image.apply(work / "out")
+        use_wim(path, work / "out")
     except wimcore.WimcoreError:
         pass
 
@@ -67,18 +63,14 @@ def fuzz_cab(data: bytes) -> None:
     path = work / "f.cab"
     path.write_bytes(data)
     try:
-        with Cabinet(path, follow_set=False) as cab:
-            cab.extract(work / "out")
+        use_cab(path, work / "out", follow_set=False)
     except wimcore.WimcoreError:
         pass
 
 
 def fuzz_hive(data: bytes) -> None:
     try:
-        with Hive.from_bytes(data) as hive:
-            for key in hive.walk():
-                for value in key.values():
-                    _ = value.data
+        use_hive(data)
     except wimcore.WimcoreError:
         pass
 

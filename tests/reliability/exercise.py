@@ -10,57 +10,51 @@ from __future__ import annotations
 import json
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 
-def exercise_wim(path: str, dest: str) -> str:
-    """Open, read every property, walk, apply and verify; 'ok' or 'error:<Class>'."""
+def use_wim(path: str | Path, dest: str | Path) -> None:
+    """Open a WIM, read every property, walk, apply and verify it."""
     import wimcore
 
-    try:
-        with wimcore.open(path) as wim:
-            wim.info  # noqa: B018 - reading is the exercise
-            for image in wim.images:
-                image.info  # noqa: B018
-                for entry in image.walk():
-                    entry.to_dict()
-                image.apply(Path(dest) / str(image.index))
-            wim.verify()
-    except wimcore.WimcoreError as exc:
-        return f"error:{type(exc).__name__}"
-    except Exception as exc:
-        return f"UNTYPED:{type(exc).__name__}:{exc}"
-    return "ok"
+    with wimcore.open(path) as wim:
+        _ = wim.info
+        for image in wim.images:
+            _ = image.info
+            for entry in image.walk():
+                entry.to_dict()
+            image.apply(Path(dest) / str(image.index))
+        wim.verify()
 
 
-def exercise_cab(path: str, dest: str) -> str:
+def use_cab(path: str | Path, dest: str | Path, *, follow_set: bool = True) -> None:
     """Open a cabinet, list it and extract everything."""
-    import wimcore
     from wimcore.packages.cab import Cabinet
 
-    try:
-        with Cabinet(path) as cab:
-            for member in cab.members:
-                _ = (member.name, member.size)
-            cab.extract(dest)
-    except wimcore.WimcoreError as exc:
-        return f"error:{type(exc).__name__}"
-    except Exception as exc:
-        return f"UNTYPED:{type(exc).__name__}:{exc}"
-    return "ok"
+    with Cabinet(path, follow_set=follow_set) as cab:
+        for member in cab.members:
+            _ = (member.name, member.size, member.datetime)
+        cab.extract(dest)
 
 
-def exercise_hive(path: str, dest: str) -> str:
-    """Open a hive and read every key and value."""
-    import wimcore
+def use_hive(data: bytes) -> None:
+    """Open a hive from bytes and read every key and value."""
     from wimcore.packages.hive import Hive
 
+    with Hive.from_bytes(data) as hive:
+        for key in hive.walk():
+            for value in key.values():
+                _ = value.data
+
+
+def _outcome(action: Callable[[], object]) -> str:
+    """'ok', 'error:<Class>' for a wimcore error, or 'UNTYPED:...' (a finding)."""
+    import wimcore
+
     try:
-        with Hive.open(path) as hive:
-            for key in hive.walk():
-                for value in key.values():
-                    _ = value.data
+        action()
     except wimcore.WimcoreError as exc:
         return f"error:{type(exc).__name__}"
     except Exception as exc:
@@ -70,25 +64,23 @@ def exercise_hive(path: str, dest: str) -> str:
 
 def exercise_xml(path: str, dest: str) -> str:
     """Parse a document as update.mum, as WIM XML and as an answer file."""
-    import wimcore
     from wimcore.imageinfo import parse_wim_xml
     from wimcore.packages.model import parse_mum
     from wimcore.xmlsafe import parse_xml
 
     data = Path(path).read_bytes()
-    results = []
-    for parse in (parse_mum, parse_wim_xml, parse_xml):
-        try:
-            parse(data)
-            results.append("ok")
-        except wimcore.WimcoreError as exc:
-            results.append(f"error:{type(exc).__name__}")
-        except Exception as exc:
-            return f"UNTYPED:{type(exc).__name__}:{exc}"
-    return ",".join(results)
+    results = [_outcome(lambda p=parse: p(data)) for parse in (parse_mum, parse_wim_xml,
+                                                                parse_xml)]
+    untyped = [r for r in results if r.startswith("UNTYPED")]
+    return untyped[0] if untyped else ",".join(results)
 
 
-KINDS = {"wim": exercise_wim, "cab": exercise_cab, "hive": exercise_hive, "xml": exercise_xml}
+KINDS: dict[str, Callable[[str, str], str]] = {
+    "wim": lambda path, dest: _outcome(lambda: use_wim(path, dest)),
+    "cab": lambda path, dest: _outcome(lambda: use_cab(path, dest)),
+    "hive": lambda path, dest: _outcome(lambda: use_hive(Path(path).read_bytes())),
+    "xml": exercise_xml,
+}
 
 
 def main() -> None:

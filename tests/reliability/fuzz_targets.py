@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 import wimcore
 from tests.conftest import SHARED
 from tests.packages.pkgfactory import update_mum
+from tests.reliability.exercise import use_cab, use_hive, use_wim
 from wimcore.imageinfo import parse_wim_xml
-from wimcore.packages.cab import Cabinet
-from wimcore.packages.hive import Hive, build_hive
+from wimcore.packages.hive import build_hive
 from wimcore.packages.model import parse_mum
 
 EXAMPLES = int(os.environ.get("WIMCORE_FUZZ_EXAMPLES", "100"))
@@ -87,12 +87,7 @@ def test_fuzz_open_wim(edits: list[tuple[int, int]], cut: int | None) -> None:
     path = work / "f.wim"
     path.write_bytes(mutate(SEED_WIM, edits, cut))
     try:
-        with wimcore.open(path) as wim:
-            for image in wim.images:
-                _ = image.info
-                list(image.walk())
-                image.apply(work / "out")
-            wim.verify()
+        use_wim(path, work / "out")
     except wimcore.WimcoreError:
         pass
     assert {p.name for p in work.iterdir()} <= {"f.wim", "out"}
@@ -131,10 +126,7 @@ def test_fuzz_cabinet(which: int, edits: list[tuple[int, int]], cut: int | None)
     path = work / "f.cab"
     path.write_bytes(mutate(SEED_CABS[which % len(SEED_CABS)], edits, cut))
     try:
-        with Cabinet(path, follow_set=False) as cab:
-            for member in cab.members:
-                _ = (member.name, member.size, member.datetime)
-            cab.extract(work / "out")
+        use_cab(path, work / "out", follow_set=False)
     except wimcore.WimcoreError:
         pass
     assert {p.name for p in work.iterdir()} <= {"f.cab", "out"}
@@ -145,9 +137,6 @@ def test_fuzz_cabinet(which: int, edits: list[tuple[int, int]], cut: int | None)
 def test_fuzz_hive(edits: list[tuple[int, int]], cut: int | None) -> None:
     RUNS["hive"] += 1
     try:
-        with Hive.from_bytes(mutate(SEED_HIVE, edits, cut)) as hive:
-            for key in hive.walk():
-                for value in key.values():
-                    _ = value.data
+        use_hive(mutate(SEED_HIVE, edits, cut))
     except wimcore.WimcoreError:
         pass
