@@ -41,9 +41,16 @@ def main() -> None:
             print("READY", flush=True)
             service_wim(path, packages, images="all", history=False)
         elif op == "lock-and-commit":
-            path, name = args
+            path, name, *hold = args
             with wimcore.open(path, writable=True) as wim:
                 print("LOCKED", flush=True)
+                if hold:  # keep the lock until the parent says go (no race with a slow start)
+                    import os
+                    import time
+
+                    deadline = time.monotonic() + 60
+                    while not os.path.exists(hold[0]) and time.monotonic() < deadline:
+                        time.sleep(0.02)
                 wim.images[1].name = name
                 wim.commit(recompress=True, threads=1)
         else:

@@ -142,11 +142,13 @@ def test_tmpfs_full(slow_wim: Path, tmp_path: Path) -> None:
 def test_two_writers_one_locked_neither_corrupts(slow_wim: Path, tmp_path: Path) -> None:
     wim = tmp_path / "shared.wim"
     shutil.copy(slow_wim, wim)
-    first = _spawn("lock-and-commit", str(wim), "First")
+    go = tmp_path / "go"
+    first = _spawn("lock-and-commit", str(wim), "First", str(go))
     assert first.stdout is not None
     assert first.stdout.readline().strip() == "LOCKED"
     second = _spawn("lock-and-commit", str(wim), "Second")
     out2, _ = second.communicate(timeout=120)
+    go.touch()
     out1, _ = first.communicate(timeout=120)
     assert "ERROR LockedError" in out2
     assert "DONE" in out1
