@@ -13,8 +13,7 @@ from lxml import etree
 from winfactory import digest
 
 import wimcore
-from wimcore.packages.plan import plan
-from wimcore.packages.servicing import (
+from wimcore.servicing import (
     AnswerFileError,
     NeedsServicingStackError,
     NotWindowsImageError,
@@ -23,6 +22,7 @@ from wimcore.packages.servicing import (
     service_wim,
     stage,
 )
+from wimcore.servicing.planner import plan
 
 NS = "{urn:schemas-microsoft-com:unattend}"
 

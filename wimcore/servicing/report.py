@@ -72,7 +72,7 @@ class PackageReport:
 
 @dataclass
 class ServicingReport:
-    """The report of one :func:`~wimcore.packages.servicing.service_wim` run."""
+    """The report of one :func:`~wimcore.servicing.service_wim` run."""
 
     wim: str
     run_id: str

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wimcore.packages.inventory import ImageType, InstalledPackage, Inventory, inventory
 from wimcore.packages.model import Identity, Package, PackageKind, Parent
+from wimcore.servicing.image_inventory import ImageType, InstalledPackage, Inventory, inventory
 
 if TYPE_CHECKING:
     from wimcore.image import Image

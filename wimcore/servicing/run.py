@@ -1,11 +1,7 @@
-"""Servicing a WIM: the public API (inventory, plan, stage) and a whole run, ``service_wim``.
+"""A whole servicing run on one WIM: expand, inventory, plan, apply, commit once.
 
-Stable names for the layers above (``wimcore.media``, the CLI)::
+::
 
-    inventory(image: Image) -> Inventory
-    plan(image_or_inventory: Image | Inventory, packages, *, staged=()) -> Plan
-    stage(wim: Wim, image: Image | int | str, plan: Plan, *, first_boot=False,
-          progress=None) -> StageResult
     service_wim(wim_path, packages, *, images="all", work_dir=None, first_boot=False,
                 continue_on_error=False, report_path=None, log_path=None, progress=None,
                 history=True) -> ServicingReport
@@ -28,46 +24,28 @@ from pathlib import Path
 
 import wimcore
 from wimcore.errors import Cancelled, WimcoreError
-from wimcore.packages.history import History, load_history, sidecar_path
-from wimcore.packages.inventory import (
-    ImageType,
-    InstalledPackage,
-    Inventory,
-    Session,
-    StagedByWimcore,
+from wimcore.packages.model import Package, load_package
+from wimcore.progress import ProgressCallback, ProgressEvent, ProgressKind
+from wimcore.servicing.errors import (
+    HistoryError,
+    PackageNotExpandedError,
+    ServicingRunError,
+)
+from wimcore.servicing.history import History, load_history, sidecar_path
+from wimcore.servicing.image_inventory import (
     inventory,
 )
-from wimcore.packages.model import Package, load_package
-from wimcore.packages.plan import Plan, PlanEntry, PlanState, plan
-from wimcore.packages.report import (
+from wimcore.servicing.planner import PlanState, plan
+from wimcore.servicing.report import (
     ImageReport,
     PackageReport,
     ServicingLog,
     ServicingReport,
     StepTiming,
 )
-from wimcore.packages.servicing_errors import (
-    AnswerFileError,
-    HistoryError,
-    ImageTypeError,
-    NeedsServicingStackError,
-    NotWindowsImageError,
-    PackageNotExpandedError,
-    PlanMismatchError,
-    ServicingError,
-    ServicingRunError,
-)
-from wimcore.packages.stage import StagedPackage, StageResult, stage
-from wimcore.progress import ProgressCallback, ProgressEvent, ProgressKind
+from wimcore.servicing.staging import stage
 
-__all__ = [
-    "AnswerFileError", "HistoryError", "ImageReport", "ImageType", "ImageTypeError",
-    "InstalledPackage", "Inventory", "NeedsServicingStackError", "NotWindowsImageError",
-    "PackageNotExpandedError", "PackageReport", "Plan", "PlanEntry", "PlanMismatchError",
-    "PlanState", "ServicingError", "ServicingReport", "ServicingRunError", "Session",
-    "StageResult", "StagedByWimcore", "StagedPackage", "inventory", "plan",
-    "service_wim", "stage",
-]
+__all__ = ["service_wim"]
 
 ImageSelection = str | int | Sequence[int | str]
 PackagePath = str | os.PathLike[str]
