@@ -93,6 +93,12 @@ class Plan:
         """The entries to stage, in apply order."""
         return tuple(e for e in self.entries if e.state is PlanState.APPLICABLE)
 
+    @property
+    def to_apply(self) -> tuple[PlanEntry, ...]:
+        """Every entry the plan numbered, in apply order: applicable ones, and those that
+        apply but need a servicing stack (which only a backend that runs one can install)."""
+        return tuple(e for e in self.entries if e.order is not None)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return {"image": {"index": self.image_index, "name": self.image_name,
