@@ -76,6 +76,9 @@ class ImageOutcome:
     changed: bool = False  # the in-memory image was modified: the runner must commit
     reason: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    #: The typed error behind a failed image (vm: DismStepError quoting dism.log's tail);
+    #: the runner raises it (or records it with continue_on_error) instead of a generic one.
+    error: Exception | None = field(default=None, repr=False, compare=False)
 
     @property
     def state(self) -> str:
@@ -108,6 +111,9 @@ class ImageJob:
     plan: Plan
     inventory: Inventory
     label: str = ""
+    #: package key -> the input file it came from (an MSU or CAB), when it came from a
+    #: file; a backend may hand the servicing tool the file as downloaded (vm: DISM).
+    sources: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.label:
@@ -134,6 +140,7 @@ class BackendOptions:
     timeout: float = 6 * 3600.0
     accel: str = "auto"  # auto | kvm | tcg
     prepare_only: str | None = None  # vm: write the VM bundle here and stop
+    resume: str | None = None  # vm: finish a prepared bundle that was run elsewhere
     keep_work: bool = False
 
     def to_dict(self) -> dict[str, Any]:

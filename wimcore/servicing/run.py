@@ -116,8 +116,12 @@ def _package_folders(root: Path) -> list[Path]:
     return keep
 
 
-def _expand_inputs(run: _Run, inputs: Sequence[PackagePath], work: Path) -> list[Package]:
-    """Expand every input into the work dir and load its packages (MSU properties kept)."""
+def _expand_inputs(run: _Run, inputs: Sequence[PackagePath], work: Path,
+                   sources: dict[str, str] | None = None) -> list[Package]:
+    """Expand every input into the work dir and load its packages (MSU properties kept).
+
+    ``sources`` receives, per package key, the MSU/CAB file it came from.
+    """
     from wimcore.packages.expand import expand
 
     packages: list[Package] = []
@@ -143,6 +147,8 @@ def _expand_inputs(run: _Run, inputs: Sequence[PackagePath], work: Path) -> list
                 is_ssu = folder.name.lower().startswith("ssu-")
                 pkg = load_package(folder, properties={} if is_ssu else props)
                 packages.append(pkg)
+                if sources is not None and not src.is_dir():
+                    sources[pkg.key] = str(src.absolute())
                 rep.folders.append(str(folder))
                 rep.keys.append(pkg.key)
             run.log.write(f"package {src.name}: {len(folders)} package(s): "
@@ -165,7 +171,8 @@ def _select(wim: wimcore.Wim, images: ImageSelection) -> list[wimcore.Image]:
 
 
 def _plan_image(run: _Run, wim: wimcore.Wim, img: wimcore.Image, packages: list[Package],
-                staged_before: set[str], label: str) -> tuple[ImageReport, ImageJob | None]:
+                staged_before: set[str], label: str,
+                sources: dict[str, str]) -> tuple[ImageReport, ImageJob | None]:
     """Inventory and plan one image; the job to hand to the backend, if anything applies."""
     rep = ImageReport(img.index, img.name)
     run.report.images.append(rep)
@@ -189,7 +196,7 @@ def _plan_image(run: _Run, wim: wimcore.Wim, img: wimcore.Image, packages: list[
         if not the_plan.to_apply:
             rep.status = "nothing-to-do"
             return rep, None
-        return rep, ImageJob(wim, img.index, the_plan, inv, label)
+        return rep, ImageJob(wim, img.index, the_plan, inv, label, sources=dict(sources))
     except (WimcoreError, OSError, KeyboardInterrupt) as exc:
         _image_failed(run, rep, exc)
     return rep, None
@@ -246,7 +253,7 @@ def _record_outcome(run: _Run, rep: ImageReport, outcome: ImageOutcome) -> None:
             rep.failed.append({"key": p.key, "error": p.reason})
     if outcome.state in ("failed", "partial"):
         failed = [p for p in outcome.packages if p.state is PackageResult.FAILED]
-        run.failed(f"image {rep.index}", ServicingError(
+        run.failed(f"image {rep.index}", outcome.error or ServicingError(
             f"{len(failed)} package(s) failed: " + "; ".join(f"{p.key}: {p.reason}"
                                                              for p in failed)))
 
@@ -298,7 +305,8 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
         with wimcore.open(path, writable=True) as wim:
             with run.step("expand", report.steps):
                 work.mkdir(parents=True, exist_ok=True)
-                pkgs = _expand_inputs(run, packages, work)
+                sources: dict[str, str] = {}
+                pkgs = _expand_inputs(run, packages, work, sources)
             hist: History | None = None
             if history:
                 try:
@@ -308,7 +316,8 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
             jobs: list[tuple[ImageReport, ImageJob]] = []
             for img in _select(wim, images):
                 before = hist.staged_keys(img.index, img.name) if hist else set()
-                rep, job = _plan_image(run, wim, img, pkgs, before, f"{path.name}:{img.index}")
+                rep, job = _plan_image(run, wim, img, pkgs, before, f"{path.name}:{img.index}",
+                                       sources)
                 if job is None:
                     continue
                 why = engine.refusal(job.inventory)

@@ -1,0 +1,695 @@
+"""The ``vm`` backend: the image's own servicing stack (WinPE + DISM) under QEMU, mount-free.
+
+One ``apply`` call is one boot: every target image is applied to its own sparse NTFS
+volume file (libwimlib, NTFS-3G mode), the packages and the job go on a job disk, the
+WinPE (the media's ``boot.wim`` index 1, or ``--winpe``) is exported with a launcher onto
+a small boot ISO, and QEMU boots it with no network. After the guest powers off, its
+results are parsed as untrusted input; each target whose steps all succeeded is
+captured back into its WIM at the same index (in memory: the runner commits once per
+WIM, after :func:`~wimcore.servicing.backend.postcheck` has judged the image's own
+records). ``prepare_only`` writes the whole bundle and stops; ``resume`` finishes a
+bundle that was booted elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wimcore.errors import Cancelled
+from wimcore.progress import ProgressCallback, ProgressEvent, ProgressKind
+from wimcore.servicing.backend import (
+    BackendOptions,
+    ImageJob,
+    ImageOutcome,
+    PackageOutcome,
+    PackageResult,
+)
+from wimcore.servicing.image_inventory import ImageType, Inventory
+from wimcore.servicing.planner import PlanEntry
+from wimcore.servicing.vm import qemu
+from wimcore.servicing.vm.capture import capture_config_text, capture_volume
+from wimcore.servicing.vm.disks import MIB, Disk, format_volume, present, round_volume_size
+from wimcore.servicing.vm.errors import (
+    BootFilesError,
+    BundleError,
+    DismStepError,
+    GuestFailedError,
+    NotEnoughSpaceError,
+    NotWinPEError,
+    TooManyTargetsError,
+    VmError,
+)
+from wimcore.servicing.vm.guestjob import (
+    SCRATCH_DIR,
+    Action,
+    GuestJob,
+    Step,
+    Target,
+    job_text,
+    parse_job,
+)
+from wimcore.servicing.vm.jobdisk import (
+    GuestAnswer,
+    StepPayload,
+    build_job_disk,
+    job_disk_bytes,
+    package_payload,
+    read_answer,
+    step_ubr,
+)
+from wimcore.servicing.vm.results import SerialEvent, exit_code_text
+from wimcore.servicing.vm.winpe import (
+    RUNNABLE_ARCHES,
+    WinPEInfo,
+    WinPESource,
+    check_target,
+    inspect_winpe,
+    media_winpe,
+    parse_winpe,
+)
+
+NAME = "vm"
+BUNDLE_FILE = "bundle.json"
+BUNDLE_FORMAT = 1
+#: Room for DISM's scratch and the component store's growth, per byte of package.
+SCRATCH_FACTOR = 3
+VOLUME_SLACK = 2 * 1024 * MIB
+SPACE_MARGIN = 64 * MIB
+
+
+@dataclass
+class _Plan:
+    """What one boot will do: the guest job and, per step, the plan entry it installs."""
+
+    job: GuestJob
+    entry_of: dict[int, PlanEntry] = field(default_factory=dict)
+    payloads: dict[int, StepPayload] = field(default_factory=dict)
+
+
+def _signature(job_id: str, n: int) -> int:
+    value = (int(job_id[:8], 16) ^ (n * 0x9E3779B1)) & 0xFFFFFFFF
+    return value or 0x57494D43
+
+
+def _notify(progress: ProgressCallback | None, message: str) -> None:
+    """A STEP progress event; the callback may cancel (False or Cancelled)."""
+    if progress is not None and progress(ProgressEvent(ProgressKind.STEP,
+                                                       message=message)) is False:
+        raise Cancelled("cancelled by the progress callback; no image was changed")
+
+
+class VmBackend:
+    """Install with the image's own DISM in WinPE under QEMU (see the module docstring).
+
+    ``guest`` replaces the WinPE boot ISO by a directly booted kernel (the test suite's
+    stand-in guest, which speaks the same job protocol); users never pass it.
+    """
+
+    name = NAME
+    batches = True
+
+    def __init__(self, options: BackendOptions | None = None, *,
+                 guest: qemu.KernelBoot | None = None, note: str = "") -> None:
+        self.options = options or BackendOptions()
+        self.guest = guest
+        self.note = note
+
+    # -- the protocol ------------------------------------------------------------------------
+    def refusal(self, inv: Inventory) -> str | None:
+        """Every Windows image type can be serviced, if QEMU can run its architecture."""
+        if inv.image_type is ImageType.NOT_WINDOWS:
+            return "not a Windows image (no Windows/ folder)"
+        if inv.arch is not None and inv.arch not in RUNNABLE_ARCHES:
+            return (f"a {inv.arch} image needs a {inv.arch} WinPE, which "
+                    "qemu-system-x86_64 cannot run")
+        return None
+
+    def apply(self, jobs: Sequence[ImageJob], *, work: Path,
+              progress: ProgressCallback | None = None) -> list[ImageOutcome]:
+        """Service every job's image in one boot (or prepare it, or finish a bundle)."""
+        if not jobs:
+            return []
+        if self.options.resume:
+            return self._resume(jobs, Path(self.options.resume), progress)
+        if self.options.prepare_only:
+            return self._prepare(jobs, Path(self.options.prepare_only), progress)
+        if self.options.keep_work:
+            folder = Path(tempfile.mkdtemp(prefix="wimcore-vm-"))
+        else:
+            folder = Path(tempfile.mkdtemp(prefix="vm-", dir=work))
+        _notify(progress, f"vm: work folder {folder}")
+        built = self._build(jobs, folder, progress, prepare=False)
+        run = self._boot(built, progress)
+        answer = read_answer(built.job_disk.volume, built.plan.job)
+        return self._finish(jobs, built.plan, answer, built.targets, folder, run, progress,
+                            built.details)
+
+    # -- building the boot ----------------------------------------------------------------------
+    def _winpe(self) -> WinPEInfo | None:
+        """The WinPE that will run DISM (None with a stand-in guest)."""
+        if self.guest is not None:
+            return None
+        source: WinPESource | None = None
+        if self.options.winpe:
+            source = parse_winpe(self.options.winpe)
+        elif self.options.media_root:
+            source = media_winpe(self.options.media_root)
+        if source is None:
+            raise NotWinPEError("no WinPE to run DISM: give --winpe PATH[:INDEX] (e.g. the "
+                                "media's sources/boot.wim:1) or service a media folder")
+        return inspect_winpe(source)
+
+    def _steps(self, jobs: Sequence[ImageJob], job_id: str, *, cleanup: bool,
+               reset_base: bool, netfx3: bool) -> _Plan:
+        """The guest job for ``jobs``: per target its packages in plan order, then cleanup,
+        then NetFX3 and the cumulative update again (install images), as asked."""
+        targets: list[Target] = []
+        steps: list[Step] = []
+        entry_of: dict[int, PlanEntry] = {}
+        for n, ij in enumerate(jobs, start=1):
+            targets.append(Target(n, ij.inventory.image_type.value, ij.label))
+
+            def add(action: Action, entry: PlanEntry | None = None, path: str | None = None,
+                    _n: int = n) -> None:
+                number = len(steps) + 1
+                steps.append(Step(number, _n, action, path=path,
+                                  key=entry.key if entry else None,
+                                  kind=entry.kind if entry else None,
+                                  kb=entry.kb if entry else None,
+                                  ubr=step_ubr(entry) if entry else None))
+                if entry is not None:
+                    entry_of[number] = entry
+
+            for entry in ij.entries:
+                add(Action.ADD_PACKAGE, entry)
+            if cleanup or reset_base:
+                add(Action.CLEANUP_RESETBASE if reset_base else Action.CLEANUP)
+            if netfx3 and ij.inventory.image_type.is_install:
+                add(Action.ENABLE_NETFX3, path="sxs")
+                for entry in ij.entries:
+                    if entry.kind == "cumulative-update":
+                        add(Action.ADD_PACKAGE, entry)
+        return _Plan(GuestJob(job_id, tuple(targets), tuple(steps)), entry_of)
+
+    def _payloads(self, jobs: Sequence[ImageJob], plan: _Plan) -> list[tuple[Path, str]]:
+        """Every file of the job disk (paths and meta folders filled into the steps)."""
+        items: list[tuple[Path, str]] = []
+        first_for_key: dict[str, StepPayload] = {}
+        steps = list(plan.job.steps)
+        for i, step in enumerate(steps):
+            if step.action is Action.ADD_PACKAGE:
+                entry = plan.entry_of[step.number]
+                ij = jobs[step.target - 1]
+                by_key = {e.key: e for e in ij.entries}
+                key = f"{step.target}:{entry.key}"
+                payload = first_for_key.get(key)
+                if payload is None:
+                    payload = package_payload(step.number, entry, ij.sources, by_key)
+                    first_for_key[key] = payload
+                    items += payload.items
+                plan.payloads[step.number] = payload
+                steps[i] = Step(step.number, step.target, step.action, payload.path,
+                                payload.meta, step.key, step.kind, step.kb, step.ubr)
+            elif step.action is Action.ENABLE_NETFX3:
+                sxs = Path(self.options.netfx3_source or "")
+                if not sxs.is_dir():
+                    raise VmError(f"{sxs}: the NetFX3 source (the media's sources\\sxs "
+                                  "folder) does not exist")
+                if not any(target == "/sxs" for _, target in items):
+                    items.append((sxs, "/sxs"))
+        plan.job = GuestJob(plan.job.job_id, plan.job.targets, tuple(steps))
+        return items
+
+    def _check_space(self, jobs: Sequence[ImageJob], items: Sequence[tuple[Path, str]],
+                     winpe_bytes: int, folder: Path) -> int:
+        """Bytes the boot will need on ``folder``'s file system; NotEnoughSpaceError if short."""
+        packages = job_disk_bytes(items)
+        needed = packages + 2 * winpe_bytes + SPACE_MARGIN
+        for ij in jobs:
+            needed += (ij.wim.images[ij.index].info.total_bytes or 0) + \
+                SCRATCH_FACTOR * packages + SPACE_MARGIN
+        free = shutil.disk_usage(folder).free
+        if needed > free:
+            raise NotEnoughSpaceError(
+                f"{folder}: {needed / MIB:,.0f} MiB needed for the volume files, job disk "
+                f"and boot ISO, {free / MIB:,.0f} MiB free; free some space or use another "
+                "work folder", needed=needed, free=free)
+        return needed
+
+    def _volume_bytes(self, ij: ImageJob, package_bytes: int) -> int:
+        total = ij.wim.images[ij.index].info.total_bytes or 0
+        return round_volume_size(total * 2 + SCRATCH_FACTOR * package_bytes + VOLUME_SLACK)
+
+    @dataclass
+    class _Built:
+        plan: _Plan
+        targets: list[Disk]
+        job_disk: Disk
+        boot: qemu.BootSource
+        command: list[str]
+        serial: Path
+        accel: qemu.AccelChoice
+        details: dict[str, Any]
+
+    def _build(self, jobs: Sequence[ImageJob], folder: Path,
+               progress: ProgressCallback | None, *, prepare: bool) -> VmBackend._Built:
+        """Check everything, then lay out volumes, job disk and boot medium in ``folder``."""
+        opts = self.options
+        exe = qemu.QEMU if prepare else qemu.find_qemu()
+        max_disks = (self.guest.max_disks if self.guest is not None
+                     else qemu.IsoBoot(Path("-")).max_disks)
+        if len(jobs) + 1 > max_disks:
+            raise TooManyTargetsError(f"{len(jobs)} target images and the job disk make "
+                                      f"{len(jobs) + 1} disks; one boot presents at most "
+                                      f"{max_disks}: service fewer images per run")
+        for ij in jobs:
+            why = self.refusal(ij.inventory)
+            if why is not None:
+                raise VmError(f"{ij.label}: {why}")
+        winpe = self._winpe()
+        if winpe is not None:
+            for ij in jobs:
+                check_target(winpe, ij.inventory)
+        job_id = secrets.token_hex(8)
+        plan = self._steps(jobs, job_id, cleanup=opts.cleanup, reset_base=opts.reset_base,
+                           netfx3=bool(opts.netfx3_source))
+        items = self._payloads(jobs, plan)
+        winpe_bytes = winpe.source.path.stat().st_size if winpe is not None else 0
+        needed = self._check_space(jobs, items, winpe_bytes, folder)
+        details: dict[str, Any] = {"job_id": job_id, "space_checked_bytes": needed,
+                                   "winpe": winpe.to_dict() if winpe else None,
+                                   "guest": "stand-in kernel" if self.guest else "WinPE ISO"}
+        # The boot medium first: its checks (real boot files) are cheap to fail on.
+        boot: qemu.BootSource
+        if self.guest is not None:
+            boot = self.guest
+        else:
+            assert winpe is not None
+            _notify(progress, f"vm: boot ISO from {winpe.source}")
+            boot, medium_facts = self._boot_medium(winpe, folder, prepare)
+            details.update(medium_facts)
+        config = folder / "capture.ini"
+        config.write_text(capture_config_text())
+        package_bytes = job_disk_bytes(items)
+        disks: list[Disk] = []
+        for n, ij in enumerate(jobs, start=1):
+            _notify(progress, f"vm: applying {ij.label} to an NTFS volume file")
+            volume = format_volume(folder / f"target-{n}.img",
+                                   self._volume_bytes(ij, package_bytes), f"WIMCORE{n}")
+            ij.wim.images[ij.index].apply(volume, progress=progress)
+            _mark_target(volume, plan.job, n, folder)
+            disks.append(present(volume, _signature(job_id, n), ij.label))
+        _notify(progress, "vm: writing the job disk")
+        job_disk = build_job_disk(plan.job, items, folder, _signature(job_id, 0))
+        accel = (qemu.AccelChoice("tcg" if opts.accel == "tcg" else "kvm") if prepare
+                 else qemu.choose_accel(opts.accel, exe))
+        serial = folder / "serial.log"
+        command = qemu.command(boot, [job_disk, *disks], serial=serial,
+                               memory_mib=opts.memory_mib, cpus=opts.cpus, accel=accel.accel,
+                               qemu=exe)
+        details.update({"accel": accel.accel, "accel_warning": accel.warning,
+                        "targets": [{"number": n, "label": ij.label, "index": ij.index,
+                                     "volume_bytes": d.volume.stat().st_size}
+                                    for n, (ij, d) in enumerate(zip(jobs, disks, strict=True),
+                                                                start=1)],
+                        "steps": [{"number": s.number, "target": s.target,
+                                   "title": s.title} for s in plan.job.steps]})
+        return VmBackend._Built(plan, disks, job_disk, boot, command, serial, accel, details)
+
+    def _boot_medium(self, winpe: WinPEInfo, folder: Path,
+                     prepare: bool) -> tuple[qemu.IsoBoot, dict[str, Any]]:
+        """The boot ISO; BootFilesError for fake boot files unless only preparing."""
+        import wimcore
+        from wimcore.servicing.vm.bootfiles import collect, fake_boot_files
+        from wimcore.servicing.vm.bootmedium import write_boot_iso
+
+        media = self._media_root(winpe.source)
+        with wimcore.open(winpe.source.path) as wim:
+            image = wim.images[winpe.source.index]
+            files = collect(media, image, folder / "boot-files")
+            dism = image.read_bytes(winpe.dism)
+        fakes = fake_boot_files(files, winpe.arch or "x64", dism)
+        facts: dict[str, Any] = {"boot_files": files.to_dict(), "boot_files_fake": fakes}
+        if fakes and not prepare:
+            raise BootFilesError("these are not real Windows boot files, the VM would not "
+                                 "boot (the built-in sample media's are stand-ins): "
+                                 + "; ".join(fakes))
+        medium = write_boot_iso(winpe.source, files, folder / "boot.iso", folder)
+        shutil.rmtree(folder / "boot-files", ignore_errors=True)
+        facts.update({"iso_bytes": medium.iso_bytes, "boot_wim_bytes": medium.boot_wim_bytes,
+                      "boot_entries": list(medium.boot_entries)})
+        return qemu.IsoBoot(medium.iso), facts
+
+    def _media_root(self, source: WinPESource) -> Path | None:
+        """The media folder with the boot files: given, or the one the WinPE's boot.wim is in."""
+        if self.options.media_root:
+            return Path(self.options.media_root)
+        parent = source.path.absolute().parent
+        if parent.name.lower() == "sources" and (parent.parent / "boot").is_dir():
+            return parent.parent
+        return None
+
+    # -- running it ----------------------------------------------------------------------------
+    def _boot(self, built: VmBackend._Built, progress: ProgressCallback | None) -> qemu.RunResult:
+        """Boot and supervise the VM (progress lines become STEP events)."""
+        if built.accel.warning:
+            _notify(progress, f"vm: warning: {built.accel.warning}")
+        steps = {s.number: s for s in built.plan.job.steps}
+        total = len(steps)
+
+        def on_event(event: SerialEvent) -> bool | None:
+            if event.step is not None and event.step in steps:
+                what = f"step {event.step}/{total} {event.what}: {steps[event.step].title}"
+                if event.what == "end" and event.exit_code is not None:
+                    what += f" (exit code {exit_code_text(event.exit_code)})"
+            else:
+                what = event.what
+            if progress is None:
+                return None
+            return progress(ProgressEvent(ProgressKind.STEP, done_items=event.step or 0,
+                                          total_items=total, message=f"vm guest: {what}"))
+
+        _notify(progress, f"vm: booting ({built.accel.accel}, timeout "
+                          f"{self.options.timeout:.0f} s)")
+        return qemu.run(built.command, serial=built.serial, timeout=self.options.timeout,
+                        log_dir=built.serial.parent, on_event=on_event)
+
+    # -- the answer ----------------------------------------------------------------------------
+    def _finish(self, jobs: Sequence[ImageJob], plan: _Plan, answer: GuestAnswer,
+                targets: Sequence[Disk], folder: Path, run: qemu.RunResult | None,
+                progress: ProgressCallback | None,
+                details: dict[str, Any]) -> list[ImageOutcome]:
+        """Capture back each target whose steps all succeeded; an outcome per job."""
+        results = answer.results
+        if not results.complete:
+            raise GuestFailedError("the guest stopped before finishing the job (its results "
+                                   "have no 'end' record); no image was changed")
+        config = folder / "capture.ini"
+        if not config.is_file():
+            config.write_text(capture_config_text())
+        outcomes: list[ImageOutcome] = []
+        for n, (ij, disk) in enumerate(zip(jobs, targets, strict=True), start=1):
+            steps = plan.job.steps_of(n)
+            outcome = ImageOutcome(ij.label, ij.index, ij.plan.image_name, NAME,
+                                   details=dict(details, boot_seconds=run.seconds if run
+                                                else None, target=n))
+            outcome.details["dism"] = [
+                {"step": s.number, "title": s.title,
+                 "exit_code": results.steps[s.number].exit_code if s.number in results.steps
+                 else None,
+                 "seconds": results.steps[s.number].seconds if s.number in results.steps
+                 else None} for s in steps]
+            if n in answer.package_lists:
+                outcome.details["get_packages_tail"] = answer.package_lists[n][-4000:]
+            failed = next((s for s in steps if s.number in results.steps
+                           and not results.steps[s.number].ok), None)
+            unrun = [s for s in steps if s.number not in results.steps]
+            if n in results.missing_targets:
+                reason = ("the guest did not find this image's volume (its marker); nothing "
+                          "ran on it")
+                self._all(outcome, ij, PackageResult.FAILED, reason)
+                outcome.reason = reason
+            elif failed is not None or unrun:
+                self._failed(outcome, ij, plan, answer, failed, unrun)
+            else:
+                _notify(progress, f"vm: capturing {ij.label} back into its WIM")
+                changes = capture_volume(ij.wim, ij.index, disk.volume, config,
+                                         progress=progress)
+                outcome.changed = True
+                outcome.details["properties_changed"] = changes
+                self._installed(outcome, ij, plan, answer)
+            outcomes.append(outcome)
+        return outcomes
+
+    def _all(self, outcome: ImageOutcome, ij: ImageJob, state: PackageResult,
+             reason: str) -> None:
+        outcome.packages = [PackageOutcome(e.key, e.kb, e.kind, state, reason, NAME)
+                            for e in ij.entries]
+
+    def _steps_for(self, plan: _Plan, target: int, key: str) -> list[Step]:
+        return [s for s in plan.job.steps_of(target) if s.key == key]
+
+    def _installed(self, outcome: ImageOutcome, ij: ImageJob, plan: _Plan,
+                   answer: GuestAnswer) -> None:
+        """Every step succeeded: each package is claimed installed (the post-check judges)."""
+        n = outcome.details["target"]
+        for e in ij.entries:
+            mine = [answer.results.steps[s.number] for s in self._steps_for(plan, n, e.key)]
+            codes = ", ".join(exit_code_text(r.exit_code) for r in mine)
+            seconds = sum(r.seconds or 0.0 for r in mine)
+            outcome.packages.append(PackageOutcome(
+                e.key, e.kb, e.kind, PackageResult.INSTALLED,
+                f"DISM /Add-Package succeeded (exit code {codes}) in the image's own "
+                "servicing stack; judged by the post-check", NAME,
+                exit_code=mine[-1].exit_code if mine else None, seconds=seconds))
+        outcome.reason = "every DISM step succeeded; captured back"
+
+    def _failed(self, outcome: ImageOutcome, ij: ImageJob, plan: _Plan, answer: GuestAnswer,
+                failed: Step | None, unrun: list[Step]) -> None:
+        """A step failed (or did not run): the image stays as it was; say why per package."""
+        n = outcome.details["target"]
+        results = answer.results.steps
+        if failed is not None:
+            code = results[failed.number].exit_code
+            tail = answer.log_tails.get(failed.number, "")
+            last = next((ln.strip() for ln in reversed(tail.splitlines()) if ln.strip()), "")
+            head = (f"DISM failed at step {failed.number} ({failed.title}) of {ij.label} with "
+                    f"exit code {exit_code_text(code)}; the image was left unchanged")
+            message = head + (f"\ndism.log ends with:\n{tail}" if tail else
+                              "\n(no dism.log came back for that step)")
+            outcome.error = DismStepError(message, step=failed.number, exit_code=code,
+                                          log_tail=tail)
+            outcome.reason = head
+            outcome.details["dism_log_tail"] = tail
+        else:
+            first = unrun[0]
+            outcome.reason = (f"step {first.number} ({first.title}) has no result: the guest "
+                              "did not run it; the image was left unchanged")
+            outcome.error = GuestFailedError(outcome.reason)
+        for e in ij.entries:
+            mine = self._steps_for(plan, n, e.key)
+            bad = next((s for s in mine if s.number in results
+                        and not results[s.number].ok), None)
+            ran = [s for s in mine if s.number in results]
+            if bad is not None:
+                code = results[bad.number].exit_code
+                tail = answer.log_tails.get(bad.number, "")
+                last = next((ln.strip() for ln in reversed(tail.splitlines()) if ln.strip()),
+                            "")
+                reason = (f"DISM exit code {exit_code_text(code)} at step {bad.number}"
+                          + (f": {last[:300]}" if last else ""))
+                exit_code: int | None = code
+            elif ran and len(ran) == len(mine):
+                reason = ("DISM succeeded, but not kept: " + outcome.reason)
+                exit_code = results[ran[-1].number].exit_code
+            else:
+                reason = "not run: " + outcome.reason
+                exit_code = None
+            outcome.packages.append(PackageOutcome(e.key, e.kb, e.kind, PackageResult.FAILED,
+                                                   reason, NAME, exit_code=exit_code))
+
+    # -- prepare only, and resume -----------------------------------------------------------------
+    def _prepare(self, jobs: Sequence[ImageJob], dest: Path,
+                 progress: ProgressCallback | None) -> list[ImageOutcome]:
+        """Write the whole VM bundle into ``dest`` (absent or empty), atomically, and stop."""
+        dest = dest.absolute()
+        if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+            raise BundleError(f"{dest}: the bundle folder must be absent or empty")
+        if not dest.parent.is_dir():
+            raise BundleError(f"{dest.parent}: no such folder for the bundle")
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".wimcore-tmp",
+                                    dir=dest.parent))
+        try:
+            built = self._build(jobs, tmp, progress, prepare=True)
+            (tmp / "job.txt").write_bytes(job_text(built.plan.job).encode("ascii"))
+            meta = tmp / "meta"
+            for number, payload in built.plan.payloads.items():
+                for src, target in payload.items:
+                    if target.startswith(f"/{payload.meta.replace(chr(92), '/')}/"):
+                        out = meta / f"{number:02d}" / Path(target).name
+                        out.parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copyfile(src, out)
+            wim_path = Path(jobs[0].wim.path or "")
+            stat = wim_path.stat()
+            manifest = {
+                "format": BUNDLE_FORMAT, "job_id": built.plan.job.job_id,
+                "wim": str(wim_path.absolute()), "wim_size": stat.st_size,
+                "wim_mtime_ns": stat.st_mtime_ns,
+                "targets": [{"number": n, "index": ij.index, "label": ij.label,
+                             "volume": d.volume.name, "disk": d.descriptor.name}
+                            for n, (ij, d) in enumerate(zip(jobs, built.targets, strict=True),
+                                                        start=1)],
+                "job_disk": built.job_disk.descriptor.name,
+                "iso": "boot.iso" if isinstance(built.boot, qemu.IsoBoot) else None,
+                "options": {"cleanup": self.options.cleanup,
+                            "reset_base": self.options.reset_base,
+                            "netfx3": bool(self.options.netfx3_source),
+                            "memory_mib": self.options.memory_mib, "cpus": self.options.cpus},
+                "details": built.details,
+            }
+            (tmp / BUNDLE_FILE).write_text(json.dumps(manifest, indent=2, default=str))
+            script = tmp / "qemu.sh"
+            script.write_text(qemu.shell_script(built.command, tmp))
+            script.chmod(0o755)
+            (tmp / "README.txt").write_text(_bundle_readme(built, dest))
+            if dest.exists():
+                dest.rmdir()
+            os.rename(tmp, dest)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        reason = (f"prepared, not installed: run {dest / 'qemu.sh'} on a KVM host, then "
+                  f"`wimcore package install --resume {dest}`")
+        outcomes = []
+        for ij in jobs:
+            outcome = ImageOutcome(ij.label, ij.index, ij.plan.image_name, NAME, reason=reason,
+                                   details={"bundle": str(dest), **built.details})
+            self._all(outcome, ij, PackageResult.NOT_SERVICED, reason)
+            outcomes.append(outcome)
+        return outcomes
+
+    def _resume(self, jobs: Sequence[ImageJob], bundle: Path,
+                progress: ProgressCallback | None) -> list[ImageOutcome]:
+        """Finish a bundle booted elsewhere: check it matches, read results, capture back."""
+        manifest = read_bundle(bundle)
+        wim_path = Path(jobs[0].wim.path or "").absolute()
+        if str(wim_path) != manifest["wim"]:
+            raise BundleError(f"the bundle was prepared for {manifest['wim']}, not {wim_path}")
+        stat = wim_path.stat()
+        if (stat.st_size, stat.st_mtime_ns) != (manifest["wim_size"],
+                                                manifest["wim_mtime_ns"]):
+            raise BundleError(f"{wim_path} changed since the bundle was prepared; its "
+                              "volumes no longer describe it: prepare a new bundle")
+        job = parse_job((bundle / "job.txt").read_text(encoding="ascii", errors="replace"))
+        if manifest["job_id"] != job.job_id:
+            raise BundleError("bundle.json and job.txt name different jobs")
+        targets = manifest["targets"]
+        if [t["index"] for t in targets] != [ij.index for ij in jobs]:
+            raise BundleError(f"the bundle services images {[t['index'] for t in targets]}, "
+                              f"the run asks for {[ij.index for ij in jobs]}")
+        opts = manifest.get("options", {})
+        if not isinstance(opts, dict):
+            raise BundleError("bundle.json: options is not an object")
+        plan = self._steps(jobs, job.job_id, cleanup=bool(opts.get("cleanup")),
+                           reset_base=bool(opts.get("reset_base")),
+                           netfx3=bool(opts.get("netfx3")))
+        want = [(s.target, s.action, s.key) for s in job.steps]
+        have = [(s.target, s.action, s.key) for s in plan.job.steps]
+        if want != have:
+            raise BundleError("the bundle's steps do not match the plan for these images "
+                              "now (other packages, or the images changed)")
+        plan.job = job
+        plan.entry_of = {}
+        for ij_n, ij in enumerate(jobs, start=1):
+            by_key = {e.key: e for e in ij.entries}
+            for s in job.steps_of(ij_n):
+                if s.key is not None and s.key in by_key:
+                    plan.entry_of[s.number] = by_key[s.key]
+        disks = [Disk(bundle / t["disk"], bundle / (Path(t["volume"]).stem + ".hdr"),
+                      bundle / t["volume"], t["label"]) for t in targets]
+        for d in disks:
+            if not d.volume.is_file():
+                raise BundleError(f"{d.volume}: the bundle's volume file is missing")
+        _notify(progress, f"vm: reading the results of bundle {bundle}")
+        answer = read_answer(bundle / "job.img", job)
+        details = {"bundle": str(bundle), "resumed": True, **manifest.get("details", {})}
+        return self._finish(jobs, plan, answer, disks, bundle, None, progress, details)
+
+
+def _mark_target(volume: Path, job: GuestJob, n: int, folder: Path) -> None:
+    """Add ``\\$wimcore\\<job>-target-N.txt`` and the DISM scratch folder to the volume."""
+    import wimcore
+
+    tree = folder / f"marker-{n}"
+    (tree / "scratch").mkdir(parents=True, exist_ok=True)
+    (tree / job.targets[n - 1].marker(job.job_id)).write_text(
+        f"wimcore target {n} of job {job.job_id}\r\n", encoding="ascii")
+    with wimcore.create("none") as wim:
+        wim.add_image([(str(tree), f"/{SCRATCH_DIR}")], "marker").apply(volume)
+    shutil.rmtree(tree, ignore_errors=True)
+
+
+def read_bundle(bundle: Path) -> dict[str, Any]:
+    """The bundle's manifest, checked for the fields ``--resume`` relies on."""
+    path = Path(bundle) / BUNDLE_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BundleError(f"{path}: not a wimcore VM bundle ({exc})") from None
+    need = {"format": int, "job_id": str, "wim": str, "wim_size": int, "wim_mtime_ns": int,
+            "targets": list}
+    if not isinstance(data, dict) or any(not isinstance(data.get(k), t) for k, t in need.items()):
+        raise BundleError(f"{path}: a bundle manifest lacks required fields")
+    if data["format"] != BUNDLE_FORMAT:
+        raise BundleError(f"{path}: bundle format {data['format']} (this wimcore reads "
+                          f"{BUNDLE_FORMAT})")
+    for t in data["targets"]:
+        names_ok = isinstance(t, dict) and all(
+            isinstance(t.get(k), str) and t[k] and "/" not in t[k] and "\\" not in t[k]
+            and not t[k].startswith(".") for k in ("volume", "disk"))
+        if not names_ok or not isinstance(t.get("index"), int) \
+                or not isinstance(t.get("label"), str):
+            raise BundleError(f"{path}: a malformed target entry (volume and disk files are "
+                              "plain names inside the bundle)")
+    return data
+
+
+def _bundle_readme(built: VmBackend._Built, dest: Path) -> str:
+    lines = ["wimcore VM bundle", "",
+             f"job {built.plan.job.job_id}: {len(built.targets)} target image(s), "
+             f"{len(built.plan.job.steps)} DISM step(s)", "",
+             "Files: boot.iso (WinPE with the job launcher), job.vmdk/job.hdr/job.img (the job "
+             "disk), target-N.vmdk/.hdr/.img (each target image on an NTFS volume), job.txt "
+             "(the job), qemu.sh (the exact QEMU command), bundle.json (what --resume checks).",
+             "", "Steps:"]
+    lines += [f"  {s.number:>2}  target {s.target}  {s.title}" for s in built.plan.job.steps]
+    fakes = built.details.get("boot_files_fake") or []
+    if fakes:
+        lines += ["", "WARNING: the boot files are not real Windows boot files; this bundle "
+                      "will not boot:"] + [f"  {f}" for f in fakes]
+    lines += ["", f"Run ./qemu.sh on a KVM host, then: wimcore package install --resume {dest}",
+              ""]
+    return "\n".join(lines)
+
+
+def vm_usable(options: BackendOptions | None = None) -> str | None:
+    """None when ``auto`` may choose the vm backend, else why not.
+
+    It needs ``qemu-system-x86_64``, ``mkntfs``, and a WinPE (``--winpe`` or the media's
+    boot.wim index 1) with dism.exe and *real* boot files (see
+    :mod:`wimcore.servicing.vm.bootfiles`): the built-in sample media never qualifies.
+    """
+    import wimcore
+    from wimcore.errors import WimcoreError
+    from wimcore.servicing.vm.bootfiles import collect, fake_boot_files
+    from wimcore.servicing.vm.disks import mkntfs_path
+
+    opts = options or BackendOptions()
+    try:
+        qemu.find_qemu()
+        mkntfs_path()
+        backend = VmBackend(opts)
+        winpe = backend._winpe()
+        assert winpe is not None
+        tmp = Path(tempfile.mkdtemp(prefix="wimcore-vm-check-"))
+        try:
+            with wimcore.open(winpe.source.path) as wim:
+                image = wim.images[winpe.source.index]
+                files = collect(backend._media_root(winpe.source), image, tmp)
+                fakes = fake_boot_files(files, winpe.arch or "x64", image.read_bytes(winpe.dism))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    except (WimcoreError, OSError) as exc:
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if fakes:
+        return "the boot files are not real Windows boot files (" + "; ".join(fakes[:3]) + ")"
+    return None
+

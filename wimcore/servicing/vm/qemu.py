@@ -1,0 +1,310 @@
+"""Running the VM: finding QEMU, choosing KVM or TCG, the command line, the supervised run.
+
+The guest never has a network (``-nic none``) and never reboots (``-no-reboot``: a reboot
+ends QEMU like a power-off). The serial console goes to a file that is read while the VM
+runs: progress lines become events, and the callback may cancel. A wall-clock timeout,
+a cancel, Ctrl-C or a console flood kills QEMU's whole process group.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wimcore.errors import Cancelled
+from wimcore.servicing.vm.disks import Disk
+from wimcore.servicing.vm.errors import (
+    AccelUnavailableError,
+    GuestFailedError,
+    GuestTimeoutError,
+    QemuNotFoundError,
+    TooManyTargetsError,
+)
+from wimcore.servicing.vm.results import SerialEvent, parse_serial_line
+
+QEMU = "qemu-system-x86_64"
+INSTALL_HINT = "apt-get install qemu-system-x86"
+MAX_SERIAL_BYTES = 64 * 1024 * 1024
+POLL_SECONDS = 0.2
+KVM_PROBE_SECONDS = 10.0
+#: The KVM probe's guest: 64 KiB of firmware whose reset vector writes 0x2a to the
+#: isa-debug-exit port; QEMU then exits with (0x2a << 1) | 1.
+PROBE_EXIT_PORT = 0xF4
+PROBE_EXIT_CODE = (0x2A << 1) | 1
+
+
+@dataclass(frozen=True)
+class IsoBoot:
+    """Boot a Windows PE ISO from the CD drive (q35: AHCI, the CD plus up to 5 disks)."""
+
+    iso: Path
+    machine: str = "q35"
+    max_disks: int = 5
+
+    def args(self, cd_index: int) -> list[str]:
+        """The QEMU arguments that attach and boot the ISO."""
+        return ["-drive", f"file={self.iso},media=cdrom,if=ide,index={cd_index},readonly=on",
+                "-boot", "order=d"]
+
+
+@dataclass(frozen=True)
+class KernelBoot:
+    """Boot a Linux kernel and initrd directly (the test suite's stand-in guest; IDE disks)."""
+
+    kernel: Path
+    initrd: Path
+    append: str
+    machine: str = "pc"
+    max_disks: int = 4
+
+    def args(self, cd_index: int) -> list[str]:
+        """The QEMU arguments that load the kernel, the initrd and the command line."""
+        del cd_index
+        return ["-kernel", str(self.kernel), "-initrd", str(self.initrd), "-append", self.append]
+
+
+BootSource = IsoBoot | KernelBoot
+
+
+def find_qemu() -> str:
+    """The ``qemu-system-x86_64`` program, or QemuNotFoundError naming the package."""
+    found = shutil.which(QEMU)
+    if found is None:
+        raise QemuNotFoundError(f"{QEMU} not found: install it ({INSTALL_HINT})")
+    return found
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def _probe_firmware() -> bytes:
+    image = bytearray(b"\xf4" * 65536)  # hlt everywhere
+    code = bytes([0xB0, 0x2A,                 # mov al, 0x2a
+                  0xE6, PROBE_EXIT_PORT,      # out 0xf4, al
+                  0xF4, 0xEB, 0xFD])          # hlt; jmp $-1
+    image[-16:-16 + len(code)] = code        # the reset vector, F000:FFF0
+    return bytes(image)
+
+
+_kvm_answer: str | bool | None = False  # False: not probed yet
+
+
+def kvm_unusable_reason(qemu: str | None = None) -> str | None:
+    """None when KVM can run a guest here, else why not (probed once per process).
+
+    ``/dev/kvm`` existing is not enough: the CPU flags must show hardware virtualisation
+    (vmx or svm) and a tiny guest must run to its end under ``-accel kvm``. Some hosts
+    (nested or ``kvm_pvm`` kernels) offer ``/dev/kvm`` without the flags; normal guests
+    hang there, although the tiny probe guest may pass.
+    """
+    global _kvm_answer
+    if _kvm_answer is not False:
+        return _kvm_answer  # type: ignore[return-value]
+    reason: str | None = None
+    if not os.path.exists("/dev/kvm"):
+        reason = "/dev/kvm does not exist"
+    elif not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        reason = "/dev/kvm is not readable and writable by this user"
+    elif not _cpu_flags() & {"vmx", "svm"}:
+        reason = ("/dev/kvm exists but the CPU flags show no vmx/svm (a nested or kvm_pvm "
+                  "host): guests hang under KVM here")
+    else:
+        reason = _probe(qemu or find_qemu())
+    _kvm_answer = reason
+    return reason
+
+
+def _probe(qemu: str) -> str | None:
+    with tempfile.TemporaryDirectory(prefix="wimcore-kvm-probe-") as tmp:
+        bios = Path(tmp) / "probe.bin"
+        bios.write_bytes(_probe_firmware())
+        try:
+            proc = subprocess.run(
+                [qemu, "-accel", "kvm", "-machine", "pc", "-nodefaults", "-display", "none",
+                 "-bios", str(bios), "-no-reboot",
+                 "-device", f"isa-debug-exit,iobase={PROBE_EXIT_PORT:#x},iosize=0x04"],
+                capture_output=True, timeout=KVM_PROBE_SECONDS, check=False)
+        except subprocess.TimeoutExpired:
+            return f"a probe guest did not finish within {KVM_PROBE_SECONDS:.0f} s under KVM"
+        except OSError as exc:
+            return f"the KVM probe could not start QEMU ({exc})"
+    if proc.returncode != PROBE_EXIT_CODE:
+        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
+        return f"a probe guest failed under KVM (exit code {proc.returncode}: {tail[0][:200]})"
+    return None
+
+
+@dataclass(frozen=True)
+class AccelChoice:
+    """The accelerator QEMU will use, and the warning to show (TCG is slow for Windows)."""
+
+    accel: str
+    warning: str | None = None
+
+
+TCG_WARNING = ("KVM is not usable ({why}); running under TCG (software emulation): a "
+               "Windows PE guest will be very slow (hours per update); use a KVM host, e.g. "
+               "with --prepare-only")
+
+
+def choose_accel(requested: str, qemu: str | None = None) -> AccelChoice:
+    """``auto``: KVM when usable, else TCG with a warning; ``kvm`` fails when unusable."""
+    if requested == "tcg":
+        return AccelChoice("tcg", TCG_WARNING.format(why="TCG was asked for"))
+    if requested not in ("auto", "kvm"):
+        raise AccelUnavailableError(f"accelerator {requested!r}: choose auto, kvm or tcg")
+    why = kvm_unusable_reason(qemu)
+    if why is None:
+        return AccelChoice("kvm")
+    if requested == "kvm":
+        raise AccelUnavailableError(f"KVM was asked for but is not usable: {why}")
+    return AccelChoice("tcg", TCG_WARNING.format(why=why))
+
+
+def command(boot: BootSource, disks: Sequence[Disk], *, serial: Path, memory_mib: int,
+            cpus: int, accel: str, qemu: str = QEMU) -> list[str]:
+    """The full QEMU command line: no network, no reboot, no display, serial to a file."""
+    if len(disks) > boot.max_disks:
+        raise TooManyTargetsError(f"{len(disks)} disks in one boot; the {boot.machine} "
+                                  f"machine presents at most {boot.max_disks}")
+    if not 256 <= memory_mib <= 1024 * 1024 or not 1 <= cpus <= 256:
+        raise AccelUnavailableError(f"memory {memory_mib} MiB / {cpus} CPUs: out of range")
+    args = [qemu, "-machine", f"{boot.machine},accel={accel}", "-m", str(memory_mib),
+            "-smp", str(cpus), "-nic", "none", "-no-reboot", "-display", "none",
+            "-monitor", "none", "-parallel", "none", "-serial", f"file:{serial}"]
+    if accel == "kvm":
+        args += ["-cpu", "host"]
+    for index, disk in enumerate(disks):
+        args += ["-drive", f"file={disk.descriptor},format=vmdk,if=ide,index={index},"
+                           "media=disk"]
+    args += boot.args(len(disks))
+    return args
+
+
+def shell_script(cmd: Sequence[str], folder: Path) -> str:
+    """``qemu.sh``: the exact command, with paths under ``folder`` made relative to it."""
+    base = os.fspath(folder.absolute()) + os.sep
+
+    def rel(word: str) -> str:
+        return word.replace(base, "") if base in word else word
+
+    words = [shlex.quote(rel(w)) for w in cmd]
+    words[0] = QEMU
+    lines = ["#!/bin/sh",
+             "# Written by wimcore --prepare-only: boots the servicing VM on this bundle.",
+             "# Run it on a host where KVM works (edit accel=tcg to accel=kvm and add",
+             "# -cpu host if it was prepared on a host without KVM), then finish with:",
+             "#   wimcore package install --resume THIS_FOLDER",
+             'cd "$(dirname "$0")" || exit 1',
+             "exec " + " \\\n    ".join(words)]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class RunResult:
+    """How the VM ended: QEMU's exit code, wall time, and the progress events seen."""
+
+    exit_code: int
+    seconds: float
+    events: list[SerialEvent] = field(default_factory=list)
+    step_seconds: dict[int, float] = field(default_factory=dict)
+    stderr_tail: str = ""
+
+
+def run(cmd: Sequence[str], *, serial: Path, timeout: float, log_dir: Path,
+        on_event: Callable[[SerialEvent], bool | None] | None = None) -> RunResult:
+    """Run QEMU until the guest powers off; kill it on timeout, cancel, Ctrl-C or a flood.
+
+    ``on_event`` gets each progress line; returning False (or raising
+    :class:`wimcore.Cancelled`) cancels. Raises GuestTimeoutError, GuestFailedError
+    (QEMU failed) or Cancelled / KeyboardInterrupt after killing the VM.
+    """
+    stderr_path = log_dir / "qemu-stderr.txt"
+    serial.touch()
+    start = time.monotonic()
+    result = RunResult(exit_code=-1, seconds=0.0)
+    begun: dict[int, float] = {}
+    with open(stderr_path, "wb") as err, open(serial, "rb") as console:
+        try:
+            proc = subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=err,
+                                    start_new_session=True)
+        except OSError as exc:
+            raise GuestFailedError(f"QEMU could not start: {exc}") from exc
+        pending = b""
+        try:
+            while True:
+                code = proc.poll()
+                chunk = console.read(1024 * 1024)
+                if chunk:
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    if len(pending) > 64 * 1024:
+                        lines.append(pending)
+                        pending = b""
+                    for raw in lines:
+                        event = parse_serial_line(raw)
+                        if event is None:
+                            continue
+                        now = time.monotonic()
+                        if event.step is not None and event.what == "begin":
+                            begun[event.step] = now
+                        elif event.step is not None and event.what == "end" \
+                                and event.step in begun:
+                            result.step_seconds[event.step] = now - begun[event.step]
+                        result.events.append(event)
+                        if on_event is not None and on_event(event) is False:
+                            raise Cancelled("cancelled by the progress callback; the VM was "
+                                            "stopped and no image was changed")
+                if code is not None and not chunk:
+                    result.exit_code = code
+                    break
+                if console.tell() > MAX_SERIAL_BYTES:
+                    raise GuestFailedError(f"the guest wrote more than {MAX_SERIAL_BYTES} "
+                                           "bytes to its console; it was stopped")
+                if time.monotonic() - start > timeout:
+                    raise GuestTimeoutError(f"the guest did not power off within "
+                                            f"{timeout:.0f} s; the VM was killed and no image "
+                                            "was changed")
+                if not chunk:
+                    time.sleep(POLL_SECONDS)
+        except BaseException:
+            _kill(proc)
+            raise
+    result.seconds = time.monotonic() - start
+    try:
+        result.stderr_tail = stderr_path.read_bytes()[-2000:].decode(errors="replace")
+    except OSError:
+        result.stderr_tail = ""
+    if result.exit_code != 0:
+        raise GuestFailedError(f"QEMU exited with code {result.exit_code}: "
+                               f"{result.stderr_tail.strip()[-300:]}")
+    return result
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    """Kill QEMU (its own process group) and reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL does not block
+        pass
