@@ -31,11 +31,12 @@ from wimcore.servicing.backend import (
     ImageOutcome,
     PackageOutcome,
     PackageResult,
+    postcheck,
 )
 from wimcore.servicing.image_inventory import ImageType, Inventory
 from wimcore.servicing.planner import PlanEntry
 from wimcore.servicing.vm import qemu
-from wimcore.servicing.vm.capture import capture_config_text, capture_volume
+from wimcore.servicing.vm.capture import capture_config_text, capture_volume, volume_inventory
 from wimcore.servicing.vm.disks import MIB, Disk, format_volume, present, round_volume_size
 from wimcore.servicing.vm.errors import (
     BootFilesError,
@@ -420,12 +421,24 @@ class VmBackend:
             elif failed is not None or unrun:
                 self._failed(outcome, ij, plan, answer, failed, unrun)
             else:
-                _notify(progress, f"vm: capturing {ij.label} back into its WIM")
-                changes = capture_volume(ij.wim, ij.index, disk.volume, config,
-                                         progress=progress)
-                outcome.changed = True
-                outcome.details["properties_changed"] = changes
                 self._installed(outcome, ij, plan, answer)
+                # The shared judge reads the volume first: an image in which nothing is
+                # installed (DISM's silent no-op) is not captured back at all.
+                judged = volume_inventory(disk.volume, config)
+
+                def read_judged(_wim: object, _index: int, inv: Inventory = judged) -> Inventory:
+                    return inv
+
+                postcheck(ij, outcome, read=read_judged)
+                if any(p.state is PackageResult.INSTALLED for p in outcome.packages):
+                    _notify(progress, f"vm: capturing {ij.label} back into its WIM")
+                    changes = capture_volume(ij.wim, ij.index, disk.volume, config,
+                                             progress=progress)
+                    outcome.changed = True
+                    outcome.details["properties_changed"] = changes
+                else:
+                    outcome.reason = ("DISM reported success, but the image's own records "
+                                      "show nothing installed; the image was left unchanged")
             outcomes.append(outcome)
         return outcomes
 

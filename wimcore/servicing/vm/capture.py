@@ -21,6 +21,7 @@ from wimcore.servicing.vm.guestjob import SCRATCH_DIR
 
 if TYPE_CHECKING:
     from wimcore.progress import ProgressCallback
+    from wimcore.servicing.image_inventory import Inventory
     from wimcore.wim import Wim
 
 #: Never captured back: wimcore's scratch folder, the volume's system folders, paging files.
@@ -108,3 +109,17 @@ def capture_volume(wim: Wim, index: int, volume: Path, config: Path, *,
     final = image_properties(wim, index)
     return {k: v for k, v in final.items() if before.get(k) != v and not k.startswith(
         ("DIRCOUNT", "FILECOUNT", "TOTALBYTES", "HARDLINKBYTES", "LASTMODIFICATIONTIME"))}
+
+
+def volume_inventory(volume: Path, config: Path) -> Inventory:
+    """The servicing inventory of an NTFS volume file, read through a scratch in-memory image.
+
+    Scanning reads only metadata; the inventory then reads the few files it needs (hive,
+    package manifests, Sessions.xml). Used to judge a volume before capturing it back.
+    """
+    import wimcore
+    from wimcore.servicing.image_inventory import inventory
+
+    with wimcore.create("none") as wim:
+        image = wim.add_image(volume, "volume", config=str(config), ntfs=True)
+        return inventory(image)
