@@ -97,6 +97,13 @@ SYSTEM32_SHARED: tuple[tuple[str, int, dt.datetime], ...] = (
     ("devinv.dll", 40_000, T_OLD),                        # image newer: copied
     ("appraiser.dll", 72_000, T_OLD),                     # image newer: copied
 )
+WINPE_DISM_FILES = ("DismCore.dll", "DismProv.dll", "CbsProvider.dll", "DmiProvider.dll")
+# Windows/Boot of a WinPE image: what the boot ISO of the vm backend is built from.
+WINPE_BOOT_FILES: tuple[tuple[str, int], ...] = (
+    ("PCAT/bootmgr", 40_000), ("DVD/PCAT/BCD", 16_384), ("DVD/PCAT/boot.sdi", 8_192),
+    ("DVD/PCAT/etfsboot.com", 4_096), ("EFI/bootmgfw.efi", 40_000), ("DVD/EFI/BCD", 16_384),
+    ("DVD/EFI/en-US/efisys.bin", 8_192), ("DVD/EFI/en-US/efisys_noprompt.bin", 8_192),
+)
 SETUPDU_FILES: tuple[tuple[str, int], ...] = (
     ("setuphost.exe", 124_000),
     ("SetupCore.dll", 82_000),
@@ -223,10 +230,19 @@ def _windows_tree(root: Path, kind: str, seed: int, edition: Edition | None = No
         for name, size, _media_time in SYSTEM32_SHARED:
             files.append((name, size))
     else:
+        # What a real Windows PE carries for servicing and for its own boot: DISM and its
+        # providers, the shell helpers, the launcher (startnet.cmd runs wpeinit) and, in
+        # Windows/Boot, the boot files media tools copy. All stand-ins: none is a real PE
+        # file or BCD store, so the vm backend's "real boot files" rule rejects them.
         files = [*common, ("winpeshl.exe", 24_000), ("wpeinit.exe", 30_000),
-                 ("startnet.cmd", 200)]
+                 ("wpeutil.exe", 20_000), ("diskpart.exe", 60_000), ("dism.exe", 36_000),
+                 *((f"Dism/{n}", 30_000) for n in WINPE_DISM_FILES)]
         if kind == "winre":
             files += [("recenv.exe", 70_000), ("winpeshl.ini", 120)]
+        _put(root, "Windows/System32/startnet.cmd", b"wpeinit\r\n", T_RTM)
+        if kind in ("winpe", "setup"):
+            for rel, size in WINPE_BOOT_FILES:
+                _put(root, f"Windows/Boot/{rel}", _data(seed, f"boot/{rel}", size), T_RTM)
     for name, size in files:
         _put(root, f"Windows/System32/{name}", _data(seed, f"sys32/{name}", size), T_RTM)
     if kind == "winre":
