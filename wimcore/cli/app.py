@@ -535,11 +535,13 @@ def optimize(ctx: click.Context, wim: str, recompress: bool, compress: str | Non
 
 def _register_optional_groups() -> None:
     """Attach command groups of the upper layers (packages, media) when present."""
+    from wimcore.cli.install_cmds import install_cmd
     from wimcore.cli.media_cmds import media_group, sample_group
     from wimcore.cli.package_cmds import package_group
     from wimcore.cli.servicing_cmds import register as register_servicing
 
     register_servicing(package_group)
+    package_group.add_command(install_cmd)
     cli.add_command(package_group)
     cli.add_command(media_group)
     cli.add_command(sample_group)

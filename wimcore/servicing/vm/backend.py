@@ -36,6 +36,7 @@ from wimcore.servicing.backend import (
 from wimcore.servicing.image_inventory import ImageType, Inventory
 from wimcore.servicing.planner import PlanEntry
 from wimcore.servicing.vm import qemu
+from wimcore.servicing.vm.bundle import BUNDLE_FILE, BUNDLE_FORMAT, bundle_readme, read_bundle
 from wimcore.servicing.vm.capture import capture_config_text, capture_volume, volume_inventory
 from wimcore.servicing.vm.disks import MIB, Disk, format_volume, present, round_volume_size
 from wimcore.servicing.vm.errors import (
@@ -78,8 +79,6 @@ from wimcore.servicing.vm.winpe import (
 )
 
 NAME = "vm"
-BUNDLE_FILE = "bundle.json"
-BUNDLE_FORMAT = 1
 #: Room for DISM's scratch and the component store's growth, per byte of package.
 SCRATCH_FACTOR = 3
 VOLUME_SLACK = 2 * 1024 * MIB
@@ -523,11 +522,11 @@ class VmBackend:
         try:
             built = self._build(jobs, tmp, progress, prepare=True)
             (tmp / "job.txt").write_bytes(job_text(built.plan.job).encode("ascii"))
-            meta = tmp / "meta"
-            for number, payload in built.plan.payloads.items():
+            for payload in {p.meta: p for p in built.plan.payloads.values()}.values():
+                prefix = "/" + payload.meta.replace("\\", "/") + "/"
                 for src, target in payload.items:
-                    if target.startswith(f"/{payload.meta.replace(chr(92), '/')}/"):
-                        out = meta / f"{number:02d}" / Path(target).name
+                    if target.startswith(prefix):
+                        out = tmp / target.lstrip("/")
                         out.parent.mkdir(parents=True, exist_ok=True)
                         shutil.copyfile(src, out)
             wim_path = Path(jobs[0].wim.path or "")
@@ -552,7 +551,11 @@ class VmBackend:
             script = tmp / "qemu.sh"
             script.write_text(qemu.shell_script(built.command, tmp))
             script.chmod(0o755)
-            (tmp / "README.txt").write_text(_bundle_readme(built, dest))
+            (tmp / "README.txt").write_text(bundle_readme(
+                built.plan.job, len(built.targets), built.details.get("boot_files_fake") or [],
+                dest))
+            for scratch in ("job-files", "launcher"):
+                shutil.rmtree(tmp / scratch, ignore_errors=True)
             if dest.exists():
                 dest.rmdir()
             os.rename(tmp, dest)
@@ -628,49 +631,6 @@ def _mark_target(volume: Path, job: GuestJob, n: int, folder: Path) -> None:
     with wimcore.create("none") as wim:
         wim.add_image([(str(tree), f"/{SCRATCH_DIR}")], "marker").apply(volume)
     shutil.rmtree(tree, ignore_errors=True)
-
-
-def read_bundle(bundle: Path) -> dict[str, Any]:
-    """The bundle's manifest, checked for the fields ``--resume`` relies on."""
-    path = Path(bundle) / BUNDLE_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise BundleError(f"{path}: not a wimcore VM bundle ({exc})") from None
-    need = {"format": int, "job_id": str, "wim": str, "wim_size": int, "wim_mtime_ns": int,
-            "targets": list}
-    if not isinstance(data, dict) or any(not isinstance(data.get(k), t) for k, t in need.items()):
-        raise BundleError(f"{path}: a bundle manifest lacks required fields")
-    if data["format"] != BUNDLE_FORMAT:
-        raise BundleError(f"{path}: bundle format {data['format']} (this wimcore reads "
-                          f"{BUNDLE_FORMAT})")
-    for t in data["targets"]:
-        names_ok = isinstance(t, dict) and all(
-            isinstance(t.get(k), str) and t[k] and "/" not in t[k] and "\\" not in t[k]
-            and not t[k].startswith(".") for k in ("volume", "disk"))
-        if not names_ok or not isinstance(t.get("index"), int) \
-                or not isinstance(t.get("label"), str):
-            raise BundleError(f"{path}: a malformed target entry (volume and disk files are "
-                              "plain names inside the bundle)")
-    return data
-
-
-def _bundle_readme(built: VmBackend._Built, dest: Path) -> str:
-    lines = ["wimcore VM bundle", "",
-             f"job {built.plan.job.job_id}: {len(built.targets)} target image(s), "
-             f"{len(built.plan.job.steps)} DISM step(s)", "",
-             "Files: boot.iso (WinPE with the job launcher), job.vmdk/job.hdr/job.img (the job "
-             "disk), target-N.vmdk/.hdr/.img (each target image on an NTFS volume), job.txt "
-             "(the job), qemu.sh (the exact QEMU command), bundle.json (what --resume checks).",
-             "", "Steps:"]
-    lines += [f"  {s.number:>2}  target {s.target}  {s.title}" for s in built.plan.job.steps]
-    fakes = built.details.get("boot_files_fake") or []
-    if fakes:
-        lines += ["", "WARNING: the boot files are not real Windows boot files; this bundle "
-                      "will not boot:"] + [f"  {f}" for f in fakes]
-    lines += ["", f"Run ./qemu.sh on a KVM host, then: wimcore package install --resume {dest}",
-              ""]
-    return "\n".join(lines)
 
 
 def vm_usable(options: BackendOptions | None = None) -> str | None:

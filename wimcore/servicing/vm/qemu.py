@@ -51,7 +51,8 @@ class IsoBoot:
 
     def args(self, cd_index: int) -> list[str]:
         """The QEMU arguments that attach and boot the ISO."""
-        return ["-drive", f"file={self.iso},media=cdrom,if=ide,index={cd_index},readonly=on",
+        return ["-drive", f"file={drive_path(self.iso)},media=cdrom,if=ide,index={cd_index},"
+                          "readonly=on",
                 "-boot", "order=d"]
 
 
@@ -72,6 +73,11 @@ class KernelBoot:
 
 
 BootSource = IsoBoot | KernelBoot
+
+
+def drive_path(path: Path) -> str:
+    """A path inside a ``-drive`` option: QEMU's option syntax doubles commas."""
+    return str(path).replace(",", ",,")
 
 
 def find_qemu() -> str:
@@ -191,8 +197,8 @@ def command(boot: BootSource, disks: Sequence[Disk], *, serial: Path, memory_mib
     if accel == "kvm":
         args += ["-cpu", "host"]
     for index, disk in enumerate(disks):
-        args += ["-drive", f"file={disk.descriptor},format=vmdk,if=ide,index={index},"
-                           "media=disk"]
+        args += ["-drive", f"file={drive_path(disk.descriptor)},format=vmdk,if=ide,"
+                           f"index={index},media=disk"]
     args += boot.args(len(disks))
     return args
 
@@ -204,15 +210,21 @@ def shell_script(cmd: Sequence[str], folder: Path) -> str:
     def rel(word: str) -> str:
         return word.replace(base, "") if base in word else word
 
-    words = [shlex.quote(rel(w)) for w in cmd]
-    words[0] = QEMU
+    words = [shlex.quote(rel(w)) for w in cmd[1:]]
+    groups: list[str] = [QEMU]
+    for word in words:  # "-option value" on one line each
+        if word.startswith("-") or len(groups) == 1 or not groups[-1].startswith("-") \
+                or " " in groups[-1]:
+            groups.append(word)
+        else:
+            groups[-1] += " " + word
     lines = ["#!/bin/sh",
              "# Written by wimcore --prepare-only: boots the servicing VM on this bundle.",
              "# Run it on a host where KVM works (edit accel=tcg to accel=kvm and add",
              "# -cpu host if it was prepared on a host without KVM), then finish with:",
              "#   wimcore package install --resume THIS_FOLDER",
              'cd "$(dirname "$0")" || exit 1',
-             "exec " + " \\\n    ".join(words)]
+             "exec " + " \\\n    ".join(groups)]
     return "\n".join(lines) + "\n"
 
 
