@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(libwim15 wimtools libmspack0 cabextract libhivex0 xorriso ntfs-3g binutils gcc libwim-dev
-          python3-venv)
+          python3-venv
+          # the VM backend's tests: QEMU and the stand-in guest's parts (tests/vm/standin)
+          qemu-system-x86 qemu-utils busybox-static libhivex-bin mtools)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
