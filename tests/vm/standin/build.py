@@ -286,12 +286,25 @@ def build_guest(agent: Path, cache_dir: Path | None = None, *,
             if not (initrd.is_file() and manifest.is_file()):
                 _write_initrd(kernel, agent, features, initrd, manifest)
                 built = True
+                _prune_initrds(root, keep=initrd)
+    os.utime(initrd)  # the age _prune_initrds goes by is the time of last use
     facts = json.loads(manifest.read_text())
     return StandinGuest(kernel=kernel.vmlinuz, initrd=initrd, cmdline=CMDLINE,
                         kernel_release=kernel.release,
                         kernel_package=f"{kernel.package}={kernel.version}",
                         modules=tuple(facts["modules"]), built=built,
                         build_seconds=time.monotonic() - started, tools=facts["tools"])
+
+
+def _prune_initrds(root: Path, keep: Path, max_age_days: float = 14) -> None:
+    """Remove cached initrds unused for ``max_age_days`` (each agent edit makes a new one)."""
+    limit = time.time() - max_age_days * 86400
+    for stale in root.glob(".initrd-*"):  # left by a killed build; the caller holds the lock
+        stale.unlink(missing_ok=True)
+    for old in root.glob("*.cpio.gz"):
+        if old != keep and old.stat().st_mtime < limit:
+            old.unlink(missing_ok=True)
+            old.with_name(old.name.replace(".cpio.gz", ".json")).unlink(missing_ok=True)
 
 
 def _write_initrd(kernel: KernelTree, agent: Path, features: Sequence[str], initrd: Path,

@@ -9,6 +9,7 @@ download once.
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import re
 import shutil
@@ -76,8 +77,12 @@ class KernelTree:
         return self.root / "lib" / "modules" / self.release
 
 
+@functools.cache
 def candidate_package() -> tuple[str, str]:
-    """The versioned kernel package (name, version) that ``linux-image-amd64`` points to now."""
+    """The versioned kernel package (name, version) that ``linux-image-amd64`` points to now.
+
+    Asked once per process: ``apt-cache`` takes a second or two to load its lists.
+    """
     if shutil.which("apt-cache") is None:
         raise StandinUnavailable("apt-cache is not available (not a Debian-like host)")
     proc = subprocess.run(["apt-cache", "show", "--no-all-versions", META_PACKAGE],
@@ -150,5 +155,12 @@ def obtain_kernel(cache_dir: Path | None = None) -> KernelTree:
         return tree
     with cache_lock(kernels.parent):
         if not tree.vmlinuz.is_file():  # another session may have unpacked it meanwhile
+            for stale in kernels.glob(".unpack-*"):  # left by a killed session; we hold the lock
+                shutil.rmtree(stale, ignore_errors=True)
+            if tree.root.exists():  # incomplete (renames are atomic, so only if tampered with)
+                shutil.rmtree(tree.root)
             _unpack(package, version, tree.root)
+            for old in _cached_trees(kernels):  # apt moved on: older kernels go
+                if old.root != tree.root:
+                    shutil.rmtree(old.root, ignore_errors=True)
     return tree
