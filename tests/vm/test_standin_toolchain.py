@@ -17,8 +17,8 @@ from typing import IO
 import pytest
 
 from tests.vm.conftest import BuildStandin
+from tests.vm.standin.build import DEFAULT_AGENT, StandinGuest, agent_exit_code
 from tests.vm.standin.build import HERE as STANDIN
-from tests.vm.standin.build import agent_exit_code
 from tests.vm.standin.cpio import CpioEntry, write_newc
 from tests.vm.standin.disks import make_ntfs_volume, mbr_header, present_as_disk
 from tests.vm.standin.kernel import KernelTree, StandinUnavailable, obtain_kernel
@@ -227,3 +227,11 @@ def test_initrd_is_cached_by_its_inputs_and_holds_the_guest(
     modules = [p for p in listing if p.endswith(".ko")]
     assert sorted(canonical(Path(p).name[:-3]) for p in modules) == sorted(first.modules)
     assert first.qemu_args("standin.timeout=5")[-1].endswith(" standin.timeout=5")
+
+
+def test_session_guest_carries_the_vm_backends_agent(standin_guest: StandinGuest) -> None:
+    with gzip.open(standin_guest.initrd) as handle:
+        archive = handle.read()
+    agent = DEFAULT_AGENT.read_bytes()
+    assert b"\0agent.sh\0" in archive and agent in archive
+    assert standin_guest.kernel.is_file() and standin_guest.cmdline.startswith("console=ttyS0")
