@@ -233,5 +233,5 @@ def test_session_guest_carries_the_vm_backends_agent(standin_guest: StandinGuest
     with gzip.open(standin_guest.initrd) as handle:
         archive = handle.read()
     agent = DEFAULT_AGENT.read_bytes()
-    assert b"\0agent.sh\0" in archive and agent in archive
+    assert b"agent.sh\0" in archive and agent in archive
     assert standin_guest.kernel.is_file() and standin_guest.cmdline.startswith("console=ttyS0")
