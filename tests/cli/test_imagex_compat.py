@@ -78,7 +78,8 @@ def test_append_create_export_positional_name_delete_all(src: Path, tmp_path: Pa
         ok(tool("export", tmp_path / wim, "tree (1)", tmp_path / out, "New", "Desc",
                 "--compress=LZMS"))
     for name in ("a.wim", "b.wim"):
-        assert "Name:                   tree (1)" in ok(imagex("info", tmp_path / name)).stdout.decode()
+        text = ok(imagex("info", tmp_path / name)).stdout.decode()
+        assert "Name:                   tree (1)" in text
     ea, eb = (ok(imagex("info", tmp_path / n, "1")).stdout.decode().splitlines()
               for n in ("ea.wim", "eb.wim"))
     assert [ln for ln in ea if "Time" not in ln] == [ln for ln in eb if "Time" not in ln]
@@ -102,7 +103,8 @@ def test_apply_and_extract_trees_match(two: Path, tmp_path: Path) -> None:
     for tool, dest in ((wimcore, "xa"), (imagex, "xb")):
         ok(tool("extract", two, "1", "/Windows/System32/*.txt", "/zero.txt", "@" + str(listfile),
                 f"--dest-dir={tmp_path / dest}"))
-    assert tree(tmp_path / "xa") == tree(tmp_path / "xb") and (tmp_path / "xa" / "zero.txt").exists()
+    assert tree(tmp_path / "xa") == tree(tmp_path / "xb")
+    assert (tmp_path / "xa" / "zero.txt").exists()
     mine = wimcore("extract", two, "1", "/Windows/System32/a.dll", "--to-stdout")
     assert ok(mine).stdout == ok(imagex("extract", two, "1", "/Windows/System32/a.dll",
                                         "--to-stdout")).stdout == b"MZ" + bytes(300)
