@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import tempfile
 import threading
 from typing import Any, NoReturn
 
@@ -45,6 +44,8 @@ def _open() -> tuple[Any, Any]:
 
 def _capture_error_stream(ffi: Any, handle: Any) -> int | None:
     """Send libwimlib's printed errors to a private unlinked file we can read back."""
+    import tempfile
+
     fd, name = tempfile.mkstemp(prefix="wimcore-wimlib-", suffix=".log")
     try:
         if handle.wimlib_set_error_file_by_name(os.fsencode(name)) != 0:

@@ -10,8 +10,7 @@ more start-up time than a whole ``wimcore info`` may take.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class UsageError(Exception):
@@ -22,9 +21,11 @@ class UsageError(Exception):
         self.command = command
 
 
-@dataclass(frozen=True)
-class Opt:
-    """One accepted option: its long names, where its value goes, and how it is taken."""
+class Opt(NamedTuple):
+    """One accepted option: its long names, where its value goes, and how it is taken.
+
+    (A NamedTuple rather than a dataclass: importing dataclasses costs start-up time.)
+    """
 
     names: tuple[str, ...]
     dest: str
@@ -44,12 +45,12 @@ def opt(*names: str, dest: str | None = None, value: bool = False, multiple: boo
                metavar, hidden)
 
 
-@dataclass
 class Parsed:
     """The result: option values by ``dest`` and the operands in order."""
 
-    values: dict[str, Any] = field(default_factory=dict)
-    operands: list[str] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self.operands: list[str] = []
 
     def get(self, dest: str, default: Any = None) -> Any:
         """An option's value, or ``default`` when it was not given."""
