@@ -3,7 +3,7 @@
 Builds (once, cached in --work) a WIM whose single image holds the servicing layout of
 an install image (``.mum`` files, Sessions.xml, a SOFTWARE hive with CBS states) plus
 ``--size-mb`` of incompressible filler, stored uncompressed so building stays fast.
-Then times :func:`wimcore.packages.inventory.inventory` over ``--rounds`` fresh opens and
+Then times :func:`wimcore.servicing.image_inventory.inventory` over ``--rounds`` fresh opens and
 reports the median; the target is under 3 s whatever the image size, because inventory
 reads only metadata and a handful of files.
 
@@ -50,7 +50,7 @@ def run(argv: Sequence[str] | None = None) -> dict[str, object]:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     import wimcore
-    from wimcore.packages.inventory import inventory
+    from wimcore.servicing.image_inventory import inventory
 
     work = args.work or Path(tempfile.gettempdir()) / "wimcore-inventory-bench"
     work.mkdir(parents=True, exist_ok=True)

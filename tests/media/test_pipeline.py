@@ -15,8 +15,8 @@ from wimcore.media.errors import MediaStepError, NotEnoughSpaceError
 from wimcore.media.pipeline import ServiceOptions, service
 from wimcore.media.sample import SETUP_NAME, WINPE_NAME, WINRE_NAME
 from wimcore.media.wimspace import reclaimable_bytes
-from wimcore.packages.inventory import inventory
 from wimcore.progress import ProgressEvent, ProgressKind
+from wimcore.servicing.image_inventory import inventory
 
 from .conftest import tree_hashes
 

@@ -9,7 +9,7 @@ import pytest
 import wimcore
 from wimcore.errors import DestinationExistsError
 from wimcore.media.sample import SETUP_NAME, WINPE_NAME, WINRE_NAME, create_sample
-from wimcore.packages.inventory import inventory
+from wimcore.servicing.image_inventory import inventory
 
 from .conftest import tree_hashes
 

@@ -41,7 +41,7 @@ def use_cab(path: str | Path, dest: str | Path, *, follow_set: bool = True) -> N
 
 def use_hive(data: bytes) -> None:
     """Open a hive from bytes and read every key and value."""
-    from wimcore.packages.hive import Hive
+    from wimcore.hive import Hive
 
     with Hive.from_bytes(data) as hive:
         for key in hive.walk():

@@ -23,8 +23,8 @@ import wimcore
 from tests.conftest import SHARED
 from tests.packages.pkgfactory import update_mum
 from tests.reliability.exercise import use_cab, use_hive, use_wim
+from wimcore.hive import build_hive
 from wimcore.imageinfo import parse_wim_xml
-from wimcore.packages.hive import build_hive
 from wimcore.packages.model import parse_mum
 
 EXAMPLES = int(os.environ.get("WIMCORE_FUZZ_EXAMPLES", "100"))

@@ -35,7 +35,7 @@ def main() -> None:
             (path,) = args
             wimcore.optimize(path, compression="lzms", threads=1, progress=_announce)
         elif op == "stage":
-            from wimcore.packages.servicing import service_wim
+            from wimcore.servicing import service_wim
 
             path, *packages = args
             print("READY", flush=True)

@@ -17,7 +17,7 @@ import pytest
 import wimcore
 from tests.conftest import REPO, sha256
 from tests.servicing.winfactory import WinSpec, lcu, make_wim, msu_file, ssu
-from wimcore.packages.servicing import service_wim
+from wimcore.servicing import service_wim
 
 KILL_ROUNDS = int(os.environ.get("WIMCORE_KILL_ROUNDS", "6"))
 

@@ -8,8 +8,8 @@ import pytest
 import winfactory as wf
 
 import wimcore
-from wimcore.packages.inventory import ImageType, inventory, resolve_path
 from wimcore.packages.model import PackageKind
+from wimcore.servicing.image_inventory import ImageType, inventory, resolve_path
 
 
 def test_install_image_inventory(win_wim) -> None:

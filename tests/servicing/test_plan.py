@@ -8,8 +8,8 @@ from pathlib import Path
 import winfactory as wf
 
 import wimcore
-from wimcore.packages.inventory import inventory
-from wimcore.packages.plan import PlanState, plan
+from wimcore.servicing.image_inventory import inventory
+from wimcore.servicing.planner import PlanState, plan
 
 
 def _states(p) -> dict[str, str]:

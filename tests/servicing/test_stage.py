@@ -13,8 +13,7 @@ from lxml import etree
 from winfactory import digest
 
 import wimcore
-from wimcore.packages.plan import plan
-from wimcore.packages.servicing import (
+from wimcore.servicing import (
     AnswerFileError,
     NeedsServicingStackError,
     NotWindowsImageError,
@@ -23,6 +22,7 @@ from wimcore.packages.servicing import (
     service_wim,
     stage,
 )
+from wimcore.servicing.planner import plan
 
 NS = "{urn:schemas-microsoft-com:unattend}"
 
@@ -134,9 +134,9 @@ def test_service_wim_records_and_remembers(win_wim, tmp_path: Path) -> None:
     assert report.size_after and report.size_before and report.size_after > report.size_before
     img1, img2 = report.images
     assert img1.status == "staged" and len(img1.staged) == 2
-    assert img2.status == "skipped"
+    assert img2.status == "not-serviced"
     assert {s["state"] for s in img2.skipped} == {"needs-servicing-stack"}
-    assert {s.name for s in img1.steps} == {"inventory", "plan", "stage"}
+    assert {s.name for s in img1.steps} == {"inventory", "plan", "stage", "postcheck"}
     doc = json.loads((tmp_path / "r" / "run.json").read_text())
     assert doc["images"][0]["inventory_before"]["build"] == 19045
     assert doc["images"][0]["plan"]["entries"][0]["state"] == "applicable"

@@ -21,7 +21,7 @@ import pkgfactory
 from pkgfactory import TOKEN, make_cab, update_mum
 
 import wimcore
-from wimcore.packages.hive import ValueType, build_hive
+from wimcore.hive import ValueType, build_hive
 
 CBS = ("Microsoft", "Windows", "CurrentVersion", "Component Based Servicing", "Packages")
 

@@ -1,4 +1,4 @@
-"""``wimcore package list|plan|stage``: thin commands over ``wimcore.packages.servicing``."""
+"""``wimcore package list|plan|stage``: thin commands over ``wimcore.servicing``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from wimcore.packages import servicing
+from wimcore import servicing
 
 
 def _image_ref(value: str) -> int | str:
@@ -51,7 +51,7 @@ def plan_cmd(ctx: click.Context, wim: str, image: str, packages: Sequence[str],
     """Plan PACKAGES (MSU, CAB, expanded folders) for IMAGE (index, name or all)."""
     import wimcore
     from wimcore.cli.app import emit_json, guarded
-    from wimcore.packages.history import load_history
+    from wimcore.servicing.history import load_history
 
     with guarded(ctx), wimcore.open(wim) as w:
         hist = load_history(wim)

@@ -30,8 +30,8 @@ from wimcore.media.report import MediaImageReport, MediaReport, StepRecord
 from wimcore.media.sources_sync import SourcesOverlay, apply_setup_du, sync_from_image
 from wimcore.media.wimspace import worth_rebuilding
 from wimcore.packages.model import Package
-from wimcore.packages.report import ImageReport
 from wimcore.progress import ProgressCallback, ProgressEvent, ProgressKind
+from wimcore.servicing.report import ImageReport
 
 log = logging.getLogger("wimcore.media")
 T = TypeVar("T")
@@ -267,7 +267,7 @@ class _Routine:
                          else list(range(1, self.install.info.image_count + 1)))
 
     def winre_extract(self, rec: StepRecord) -> None:
-        from wimcore.packages.inventory import resolve_path
+        from wimcore.servicing.image_inventory import resolve_path
 
         assert self.install is not None
         groups: dict[str, _WinRE] = {}
@@ -298,8 +298,8 @@ class _Routine:
 
     # 3. WinRE / WinPE / Setup: inventory and plan (they cannot be staged) -----------------
     def plan_only(self, wim: wimcore.Wim, index: int, label: str, note: str) -> ImageReport:
-        from wimcore.packages.inventory import inventory
-        from wimcore.packages.plan import PlanState, plan
+        from wimcore.servicing.image_inventory import inventory
+        from wimcore.servicing.planner import PlanState, plan
 
         image = wim.images[index]
         rep = ImageReport(image.index, image.name)
@@ -373,10 +373,10 @@ class _Routine:
 
     # 6-8. install.wim: inventory, plan, stage --------------------------------------------------
     def install_service(self, rec: StepRecord) -> None:
-        from wimcore.packages.history import load_history
-        from wimcore.packages.inventory import inventory
-        from wimcore.packages.plan import PlanState, plan
-        from wimcore.packages.stage import stage
+        from wimcore.servicing.history import load_history
+        from wimcore.servicing.image_inventory import inventory
+        from wimcore.servicing.planner import PlanState, plan
+        from wimcore.servicing.staging import stage
 
         assert self.install is not None
         hist = load_history(self.install_path)
@@ -481,7 +481,7 @@ class _Routine:
 
     # 12 / 17. replace the media's files --------------------------------------------------------
     def publish(self, rec: StepRecord) -> None:
-        from wimcore.packages.history import load_history
+        from wimcore.servicing.history import load_history
 
         for wim in (self.install, self.boot):
             if wim is not None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wimcore.packages.report import ImageReport
+from wimcore.servicing.report import ImageReport
 
 
 @dataclass

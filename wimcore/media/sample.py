@@ -186,8 +186,8 @@ def _servicing_files(root: Path, kind: str, edition: Edition | None) -> list[str
 
 
 def _software_hive(kind: str, edition: Edition | None, keys: list[str]) -> bytes:
-    from wimcore.packages.hive import ValueType, build_hive
-    from wimcore.packages.hive_minimal import minimal_hive
+    from wimcore.hive import ValueType, build_hive
+    from wimcore.hive_minimal import minimal_hive
 
     if kind == "client":
         assert edition is not None

@@ -1,1 +1,2 @@
-"""Package layer: expand, model, inventory, plan and stage Windows update packages."""
+"""Package layer: read Windows update packages (CAB, MSU, WIM container, express), their
+manifests and catalogs. Applying them to images is `wimcore.servicing`."""

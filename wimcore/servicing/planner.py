@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wimcore.packages.inventory import ImageType, InstalledPackage, Inventory, inventory
 from wimcore.packages.model import Identity, Package, PackageKind, Parent
+from wimcore.servicing.image_inventory import ImageType, InstalledPackage, Inventory, inventory
 
 if TYPE_CHECKING:
     from wimcore.image import Image
@@ -92,6 +92,12 @@ class Plan:
     def applicable(self) -> tuple[PlanEntry, ...]:
         """The entries to stage, in apply order."""
         return tuple(e for e in self.entries if e.state is PlanState.APPLICABLE)
+
+    @property
+    def to_apply(self) -> tuple[PlanEntry, ...]:
+        """Every entry the plan numbered, in apply order: applicable ones, and those that
+        apply but need a servicing stack (which only a backend that runs one can install)."""
+        return tuple(e for e in self.entries if e.order is not None)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wimcore.packages.servicing_errors import HistoryError
+from wimcore.servicing.errors import HistoryError
 
 SUFFIX = ".wimcore-history.json"
 FORMAT = 1

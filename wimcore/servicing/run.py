@@ -1,11 +1,7 @@
-"""Servicing a WIM: the public API (inventory, plan, stage) and a whole run, ``service_wim``.
+"""A whole servicing run on one WIM: expand, inventory, plan, apply, commit once.
 
-Stable names for the layers above (``wimcore.media``, the CLI)::
+::
 
-    inventory(image: Image) -> Inventory
-    plan(image_or_inventory: Image | Inventory, packages, *, staged=()) -> Plan
-    stage(wim: Wim, image: Image | int | str, plan: Plan, *, first_boot=False,
-          progress=None) -> StageResult
     service_wim(wim_path, packages, *, images="all", work_dir=None, first_boot=False,
                 continue_on_error=False, report_path=None, log_path=None, progress=None,
                 history=True) -> ServicingReport
@@ -28,46 +24,38 @@ from pathlib import Path
 
 import wimcore
 from wimcore.errors import Cancelled, WimcoreError
-from wimcore.packages.history import History, load_history, sidecar_path
-from wimcore.packages.inventory import (
-    ImageType,
-    InstalledPackage,
-    Inventory,
-    Session,
-    StagedByWimcore,
+from wimcore.packages.model import Package, load_package
+from wimcore.progress import ProgressCallback, ProgressEvent, ProgressKind
+from wimcore.servicing.backend import (
+    BackendOptions,
+    ImageJob,
+    ImageOutcome,
+    PackageResult,
+    ServicingBackend,
+    get_backend,
+    not_serviced,
+    postcheck,
+)
+from wimcore.servicing.errors import (
+    HistoryError,
+    PackageNotExpandedError,
+    ServicingError,
+    ServicingRunError,
+)
+from wimcore.servicing.history import History, load_history, sidecar_path
+from wimcore.servicing.image_inventory import (
     inventory,
 )
-from wimcore.packages.model import Package, load_package
-from wimcore.packages.plan import Plan, PlanEntry, PlanState, plan
-from wimcore.packages.report import (
+from wimcore.servicing.planner import PlanState, plan
+from wimcore.servicing.report import (
     ImageReport,
     PackageReport,
     ServicingLog,
     ServicingReport,
     StepTiming,
 )
-from wimcore.packages.servicing_errors import (
-    AnswerFileError,
-    HistoryError,
-    ImageTypeError,
-    NeedsServicingStackError,
-    NotWindowsImageError,
-    PackageNotExpandedError,
-    PlanMismatchError,
-    ServicingError,
-    ServicingRunError,
-)
-from wimcore.packages.stage import StagedPackage, StageResult, stage
-from wimcore.progress import ProgressCallback, ProgressEvent, ProgressKind
 
-__all__ = [
-    "AnswerFileError", "HistoryError", "ImageReport", "ImageType", "ImageTypeError",
-    "InstalledPackage", "Inventory", "NeedsServicingStackError", "NotWindowsImageError",
-    "PackageNotExpandedError", "PackageReport", "Plan", "PlanEntry", "PlanMismatchError",
-    "PlanState", "ServicingError", "ServicingReport", "ServicingRunError", "Session",
-    "StageResult", "StagedByWimcore", "StagedPackage", "inventory", "plan",
-    "service_wim", "stage",
-]
+__all__ = ["service_wim"]
 
 ImageSelection = str | int | Sequence[int | str]
 PackagePath = str | os.PathLike[str]
@@ -176,8 +164,9 @@ def _select(wim: wimcore.Wim, images: ImageSelection) -> list[wimcore.Image]:
     return [wim.images[i] for i in images]
 
 
-def _service_image(run: _Run, wim: wimcore.Wim, img: wimcore.Image, packages: list[Package],
-                   staged_before: set[str], first_boot: bool) -> ImageReport:
+def _plan_image(run: _Run, wim: wimcore.Wim, img: wimcore.Image, packages: list[Package],
+                staged_before: set[str], label: str) -> tuple[ImageReport, ImageJob | None]:
+    """Inventory and plan one image; the job to hand to the backend, if anything applies."""
     rep = ImageReport(img.index, img.name)
     run.report.images.append(rep)
     try:
@@ -197,25 +186,69 @@ def _service_image(run: _Run, wim: wimcore.Wim, img: wimcore.Image, packages: li
                        for e in the_plan.entries if e.state is not PlanState.APPLICABLE]
         for e in the_plan.entries:
             run.log.write(f"image {img.index}: {e.state.value}: {e.key}: {e.reason}")
-        if not the_plan.applicable:
-            rep.status = "skipped" if not inv.image_type.is_install and any(
-                e.state is PlanState.NEEDS_SERVICING_STACK for e in the_plan.entries) \
-                else "nothing-to-do"
-            return rep
-        with run.step("stage", rep.steps):
-            run.tell(f"image {img.index}: staging {len(the_plan.applicable)} package(s)")
-            result = stage(wim, img, the_plan, first_boot=first_boot, progress=run.progress)
-        rep.staged = [s.to_dict() for s in result.staged]
-        rep.status = "staged"
-        for s in result.staged:
-            run.log.write(f"image {img.index}: staged (not installed): {s.key} at {s.location}")
+        if not the_plan.to_apply:
+            rep.status = "nothing-to-do"
+            return rep, None
+        return rep, ImageJob(wim, img.index, the_plan, inv, label)
     except (WimcoreError, OSError, KeyboardInterrupt) as exc:
-        rep.status = "cancelled" if isinstance(exc, (Cancelled, KeyboardInterrupt)) else "failed"
-        rep.failed.append({"step": rep.steps[-1].name if rep.steps else "inventory",
-                           "error": str(exc).splitlines()[0] if str(exc) else
-                           type(exc).__name__})
-        run.failed(f"image {img.index}", exc)
-    return rep
+        _image_failed(run, rep, exc)
+    return rep, None
+
+
+def _image_failed(run: _Run, rep: ImageReport, exc: BaseException) -> None:
+    rep.status = "cancelled" if isinstance(exc, (Cancelled, KeyboardInterrupt)) else "failed"
+    rep.failed.append({"step": rep.steps[-1].name if rep.steps else "inventory",
+                       "error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__})
+    run.failed(f"image {rep.index}", exc)
+
+
+def _apply(run: _Run, backend: ServicingBackend, batch: list[tuple[ImageReport, ImageJob]],
+           work: Path) -> None:
+    """Hand one batch of jobs to the backend, then let the post-check judge each image."""
+    reports = [r for r, _ in batch]
+    jobs = [j for _, j in batch]
+    try:
+        verb = "stage" if backend.name == "staged" else "install"
+        with run.step(verb, reports[0].steps) as timing:
+            run.tell(f"{backend.name}: applying plans to "
+                     + ", ".join(j.label for j in jobs))
+            outcomes = backend.apply(jobs, work=work, progress=run.progress)
+        for rep in reports[1:]:
+            rep.steps.append(timing)
+        for rep, job, outcome in zip(reports, jobs, outcomes, strict=True):
+            with run.step("postcheck", rep.steps):
+                if outcome.changed:
+                    postcheck(job, outcome)
+            _record_outcome(run, rep, outcome)
+    except (WimcoreError, OSError, KeyboardInterrupt) as exc:
+        for rep in reports[:-1]:
+            rep.status = "failed"
+        _image_failed(run, reports[-1], exc)
+
+
+def _record_outcome(run: _Run, rep: ImageReport, outcome: ImageOutcome) -> None:
+    rep.outcome = outcome.to_dict()
+    rep.status = outcome.state
+    rep.staged = [{"order": n, "key": p.key, "kb": p.kb, "kind": p.kind, "state": "staged",
+                   "location": p.location}
+                  for n, p in enumerate(outcome.packages, start=1)
+                  if p.state is PackageResult.STAGED]
+    rep.installed = [p.to_dict() for p in outcome.packages
+                     if p.state is PackageResult.INSTALLED]
+    for p in outcome.packages:
+        what = ("staged (not installed)" if p.state is PackageResult.STAGED
+                else p.state.value)
+        run.log.write(f"image {rep.index}: {what}: {p.key}"
+                      + (f" at {p.location}" if p.location else f": {p.reason}")
+                      + f" [{outcome.backend}" + (f"; {p.verdict}]" if p.verdict else "]"),
+                      level="Error" if p.state is PackageResult.FAILED else "Info")
+        if p.state is PackageResult.FAILED:
+            rep.failed.append({"key": p.key, "error": p.reason})
+    if outcome.state in ("failed", "partial"):
+        failed = [p for p in outcome.packages if p.state is PackageResult.FAILED]
+        run.failed(f"image {rep.index}", ServicingError(
+            f"{len(failed)} package(s) failed: " + "; ".join(f"{p.key}: {p.reason}"
+                                                             for p in failed)))
 
 
 def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath], *,
@@ -224,8 +257,9 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
                 report_path: str | os.PathLike[str] | None = None,
                 log_path: str | os.PathLike[str] | None = None,
                 progress: ProgressCallback | None = None,
-                history: bool = True) -> ServicingReport:
-    """Service images of a WIM: expand packages, inventory, plan and stage, commit once.
+                history: bool = True, backend: str | ServicingBackend = "staged",
+                options: BackendOptions | None = None) -> ServicingReport:
+    """Service images of a WIM: expand packages, inventory, plan, apply, commit once.
 
     ``packages``: MSU/CAB files or expanded folders, expanded into ``work_dir`` (a
     temporary folder by default, removed afterwards). ``images``: "all", an index, a
@@ -236,7 +270,14 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
     gets the JSON report and a ``.txt`` summary; ``log_path`` (default: beside the WIM,
     ``<wim>.wimcore.log``) the servicing log. With ``history`` the sidecar
     ``<wim>.wimcore-history.json`` records what was staged, and is read to plan.
+    ``backend``: ``"staged"`` (default), ``"vm"``, ``"auto"`` or a backend object;
+    ``options`` configure it (``first_boot`` is a shortcut for ``options.first_boot``).
+    Whatever the backend claims, the post-check of :mod:`wimcore.servicing.backend`
+    decides what each package became, from the changed image's own records.
     """
+    opts = options or BackendOptions(first_boot=first_boot)
+    engine = get_backend(backend, opts) if isinstance(backend, str) else backend
+    first_boot = opts.first_boot
     path = Path(wim_path)
     started = dt.datetime.now(dt.timezone.utc)
     run_id = started.strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
@@ -244,7 +285,9 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
         path.name + ".wimcore.log"))
     report = ServicingReport(str(path), run_id, started.isoformat(), first_boot=first_boot,
                              continue_on_error=continue_on_error,
-                             log=str(log.path) if log.path else None)
+                             log=str(log.path) if log.path else None,
+                             backend=engine.name,
+                             backend_note=getattr(engine, "note", "") or None)
     run = _Run(report, log, progress, continue_on_error)
     own_work = work_dir is None
     work = Path(tempfile.mkdtemp(prefix="wimcore-service-")) if own_work else Path(work_dir or "")
@@ -262,10 +305,21 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
                     hist = load_history(path)
                 except HistoryError as exc:
                     run.failed("history", exc)
+            jobs: list[tuple[ImageReport, ImageJob]] = []
             for img in _select(wim, images):
                 before = hist.staged_keys(img.index, img.name) if hist else set()
-                _service_image(run, wim, img, pkgs, before, first_boot)
-            if any(i.staged for i in report.images):
+                rep, job = _plan_image(run, wim, img, pkgs, before, f"{path.name}:{img.index}")
+                if job is None:
+                    continue
+                why = engine.refusal(job.inventory)
+                if why is not None:
+                    _record_outcome(run, rep, not_serviced(job, engine.name, why))
+                else:
+                    jobs.append((rep, job))
+            batches = [jobs] if engine.batches and jobs else [[j] for j in jobs]
+            for batch in batches:
+                _apply(run, engine, batch, work)
+            if any(i.outcome and i.outcome.get("changed") for i in report.images):
                 with run.step("commit", report.steps):
                     run.tell("committing the WIM")
                     try:

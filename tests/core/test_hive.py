@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from wimcore.errors import WimcoreError
-from wimcore.packages.hive import (
+from wimcore.hive import (
     MAX_VALUE_SIZE,
     Hive,
     HiveClosedError,
@@ -27,7 +27,7 @@ from wimcore.packages.hive import (
     decode_value,
     encode_value,
 )
-from wimcore.packages.hive_minimal import minimal_hive
+from wimcore.hive_minimal import minimal_hive
 
 regipy_registry = pytest.importorskip("regipy.registry")
 

@@ -23,22 +23,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wimcore.errors import Cancelled
-from wimcore.packages.inventory import ImageType, resolve_path
-from wimcore.packages.plan import Plan, PlanEntry, PlanState
-from wimcore.packages.servicing_errors import (
+from wimcore.progress import ProgressCallback, ProgressEvent, ProgressKind
+from wimcore.servicing.errors import (
     ImageTypeError,
     NeedsServicingStackError,
     NotWindowsImageError,
     PackageNotExpandedError,
     PlanMismatchError,
 )
-from wimcore.packages.unattend import (
+from wimcore.servicing.image_inventory import ImageType, resolve_path
+from wimcore.servicing.planner import Plan, PlanEntry, PlanState
+from wimcore.servicing.unattend import (
     STAGE_LOCATION,
     ServicingEntry,
     merge_servicing,
     merge_setupcomplete,
 )
-from wimcore.progress import ProgressCallback, ProgressEvent, ProgressKind
 
 if TYPE_CHECKING:
     from wimcore.image import Image

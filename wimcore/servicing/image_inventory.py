@@ -309,7 +309,7 @@ class _HiveFacts:
 
 
 def _read_hive(path: Path | None) -> _HiveFacts:
-    from wimcore.packages.hive import Hive
+    from wimcore.hive import Hive
 
     facts = _HiveFacts()
     if path is None or not path.is_file():
@@ -401,7 +401,7 @@ def inventory(image: Image) -> Inventory:
                 problems.append(f"Sessions.xml unreadable: {str(exc).splitlines()[0]}")
         staged: list[StagedByWimcore] = []
         if unattend_path:
-            from wimcore.packages.unattend import read_servicing
+            from wimcore.servicing.unattend import read_servicing
 
             try:
                 entries = read_servicing(_local(tmp, unattend_path).read_bytes(),

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from wimcore.packages.hive import CorruptHiveError, Hive, HiveError, build_hive
-from wimcore.packages.hive_minimal import minimal_hive
+from wimcore.hive import CorruptHiveError, Hive, HiveError, build_hive
+from wimcore.hive_minimal import minimal_hive
 
 MINIMAL = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "hives" / "minimal"
 
@@ -20,7 +20,7 @@ MINIMAL = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "hive
 # Each case opens the hive and reads everything reachable; it prints one JSON line per case.
 _CHILD = r"""
 import json, sys, time
-from wimcore.packages.hive import Hive, HiveError
+from wimcore.hive import Hive, HiveError
 
 for path in sys.argv[1:]:
     started = time.monotonic()
@@ -154,7 +154,7 @@ def test_open_close_cycles_keep_descriptors_flat(tmp_path: Path) -> None:
 
 
 def test_missing_libhivex_names_the_fix(tmp_path: Path) -> None:
-    code = ("from wimcore.packages.hive import Hive\n"
+    code = ("from wimcore.hive import Hive\n"
             "from wimcore.errors import LibraryNotFoundError\n"
             "try:\n    Hive.from_bytes(b'')\n"
             "except LibraryNotFoundError as exc:\n    print('LNF', exc)\n")

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Union
 
-from wimcore.packages.hive_errors import (
+from wimcore.hive_errors import (
     MAX_VALUE_SIZE,
     CorruptHiveError,
     HiveClosedError,
@@ -887,11 +887,11 @@ def build_hive(tree: Tree, base: StrPath | bytes | None = None) -> bytes:
     """Grow a hive from nested dicts (dict = key, anything else = value) and return its bytes.
 
     ``base`` is the hive to start from (a path, or the bytes of one); None starts from the
-    empty hive :func:`wimcore.packages.hive_minimal.minimal_hive` writes in code. A value may
+    empty hive :func:`wimcore.hive_minimal.minimal_hive` writes in code. A value may
     be given as ``(ValueType.X, data)`` to choose its type; otherwise it is inferred.
     """
     if base is None:
-        from wimcore.packages.hive_minimal import minimal_hive
+        from wimcore.hive_minimal import minimal_hive
 
         data = minimal_hive()
     elif isinstance(base, (bytes, bytearray)):

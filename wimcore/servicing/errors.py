@@ -46,7 +46,7 @@ class HistoryError(ServicingError):
 class ServicingRunError(ServicingError):
     """A servicing run stopped at its first failure; the WIM was left unchanged.
 
-    ``report`` is the :class:`~wimcore.packages.report.ServicingReport` of the run so far
+    ``report`` is the :class:`~wimcore.servicing.report.ServicingReport` of the run so far
     and ``__cause__`` the original error.
     """
 

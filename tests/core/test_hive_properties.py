@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wimcore.packages.hive import Hive, ValueType, build_hive, encode_value
-from wimcore.packages.hive_minimal import minimal_hive
+from wimcore.hive import Hive, ValueType, build_hive, encode_value
+from wimcore.hive_minimal import minimal_hive
 
 regipy_registry = pytest.importorskip("regipy.registry")
 

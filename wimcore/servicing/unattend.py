@@ -17,7 +17,7 @@ from typing import Any
 from lxml import etree
 
 from wimcore.errors import InvalidXMLError
-from wimcore.packages.servicing_errors import AnswerFileError
+from wimcore.servicing.errors import AnswerFileError
 from wimcore.xmlsafe import local, parse_xml
 
 UNATTEND_NS = "urn:schemas-microsoft-com:unattend"

@@ -37,10 +37,13 @@ class ImageReport:
     index: int
     name: str
     image_type: str | None = None
-    status: str = "pending"  # staged | nothing-to-do | skipped | failed | cancelled
+    #: installed | staged | partial | not-serviced | nothing-to-do | failed | cancelled
+    status: str = "pending"
     inventory: dict[str, Any] | None = None
     plan: dict[str, Any] | None = None
+    outcome: dict[str, Any] | None = None  # the backend's ImageOutcome, post-checked
     staged: list[dict[str, Any]] = field(default_factory=list)
+    installed: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
     steps: list[StepTiming] = field(default_factory=list)
@@ -49,6 +52,7 @@ class ImageReport:
         """A JSON-ready dict."""
         return {"index": self.index, "name": self.name, "type": self.image_type,
                 "status": self.status, "inventory_before": self.inventory, "plan": self.plan,
+                "outcome": self.outcome, "installed": self.installed,
                 "staged": self.staged, "skipped": self.skipped, "failed": self.failed,
                 "steps": [s.to_dict() for s in self.steps]}
 
@@ -72,7 +76,7 @@ class PackageReport:
 
 @dataclass
 class ServicingReport:
-    """The report of one :func:`~wimcore.packages.servicing.service_wim` run."""
+    """The report of one :func:`~wimcore.servicing.service_wim` run."""
 
     wim: str
     run_id: str
@@ -85,6 +89,8 @@ class ServicingReport:
     size_after: int | None = None
     first_boot: bool = False
     continue_on_error: bool = False
+    backend: str = "staged"
+    backend_note: str | None = None
     packages: list[PackageReport] = field(default_factory=list)
     images: list[ImageReport] = field(default_factory=list)
     steps: list[StepTiming] = field(default_factory=list)
@@ -99,6 +105,7 @@ class ServicingReport:
                 "status": self.status, "committed": self.committed,
                 "size_before": self.size_before, "size_after": self.size_after,
                 "first_boot": self.first_boot, "continue_on_error": self.continue_on_error,
+                "backend": self.backend, "backend_note": self.backend_note,
                 "packages": [p.to_dict() for p in self.packages],
                 "images": [i.to_dict() for i in self.images],
                 "steps": [s.to_dict() for s in self.steps], "errors": list(self.errors),
@@ -109,7 +116,10 @@ class ServicingReport:
     def summary(self) -> str:
         """A readable summary of the run."""
         lines = [f"Servicing run {self.run_id} on {self.wim}: {self.status}"
-                 f" ({self.seconds:.1f} s, WIM {'committed' if self.committed else 'unchanged'})"]
+                 f" ({self.seconds:.1f} s, WIM {'committed' if self.committed else 'unchanged'},"
+                 f" backend {self.backend})"]
+        if self.backend_note:
+            lines.append(f"  backend: {self.backend_note}")
         if self.size_before is not None:
             lines.append(f"  size: {self.size_before} -> {self.size_after} bytes")
         for p in self.packages:
@@ -119,8 +129,15 @@ class ServicingReport:
         for img in self.images:
             lines.append(f"  image {img.index} \"{img.name}\" [{img.image_type or '?'}]: "
                          f"{img.status}")
+            for s in img.installed:
+                lines.append(f"    installed {s.get('kb') or '-':<10} {s['key']}")
             for s in img.staged:
                 lines.append(f"    staged   {s.get('kb') or '-':<10} {s['key']}")
+            outcome = img.outcome or {}
+            for p in outcome.get("packages", []):
+                if p["state"] == "not-serviced":
+                    lines.append(f"    NOT SERVICED {p.get('kb') or '-':<10} {p['key']}: "
+                                 f"{p['reason']}")
             for s in img.skipped:
                 lines.append(f"    skipped  {s['key']}: {s['state']}: {s['reason']}")
             for f in img.failed:

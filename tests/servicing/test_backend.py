@@ -1,0 +1,157 @@
+"""The backend protocol and the post-check: only the image's own records decide "installed".
+
+Two test backends drive ``service_wim`` with real WIMs and hives: one records in the
+image what an install records (package .mum, CBS state 0x70, the new UBR), the other
+only claims success. The post-check reads the committed image with the inventory.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+import winfactory as wf
+
+import wimcore
+from wimcore.hive import Hive, ValueType
+from wimcore.progress import ProgressCallback
+from wimcore.servicing import inventory, service_wim
+from wimcore.servicing.backend import (
+    BackendOptions,
+    ImageJob,
+    ImageOutcome,
+    PackageOutcome,
+    PackageResult,
+    StagedBackend,
+    choose_backend,
+    get_backend,
+)
+from wimcore.servicing.image_inventory import CBS_PACKAGES, CURRENT_VERSION
+from wimcore.servicing.planner import cu_target
+
+
+class _ClaimingBackend:
+    """Says every package installed; ``record`` decides whether the image shows it."""
+
+    name = "test-claims"
+    batches = True
+
+    def __init__(self, record: Callable[[ImageJob, Path], None] | None) -> None:
+        self.record = record
+        self.calls: list[list[str]] = []
+
+    def refusal(self, inv: wimcore.servicing.Inventory) -> str | None:
+        return None
+
+    def apply(self, jobs: Sequence[ImageJob], *, work: Path,
+              progress: ProgressCallback | None = None) -> list[ImageOutcome]:
+        self.calls.append([j.label for j in jobs])
+        out = []
+        for job in jobs:
+            if self.record is not None:
+                self.record(job, work)
+            out.append(ImageOutcome(job.label, job.index, job.plan.image_name, self.name, [
+                PackageOutcome(e.key, e.kb, e.kind, PackageResult.INSTALLED, "exit code 0",
+                               self.name, exit_code=0) for e in job.entries], changed=True))
+        return out
+
+
+def _record_install(job: ImageJob, work: Path) -> None:
+    """What an install leaves in an image: .mum files, CBS states 0x70, the LCU's UBR."""
+    image = job.wim.images[job.index]
+    folder = Path(tempfile.mkdtemp(dir=work))
+    image.extract(["/Windows/System32/config/SOFTWARE"], folder)
+    hive_path = folder / "Windows/System32/config/SOFTWARE"
+    with Hive.open(hive_path, writable=True) as hive:
+        for e in job.entries:
+            hive.add_key(f"{CBS_PACKAGES}\\{e.key}")
+            hive.set_value(f"{CBS_PACKAGES}\\{e.key}", "CurrentState", 0x70,
+                           ValueType.REG_DWORD)
+            if e.kind == "cumulative-update" and e.package is not None:
+                target = cu_target(e.package.identity, e.package.custom_information)
+                assert target is not None
+                hive.set_value(CURRENT_VERSION, "UBR", target[1], ValueType.REG_DWORD)
+        hive.commit()
+    with image.edit() as edit:
+        edit.add(hive_path, "/Windows/System32/config/SOFTWARE")
+        for e in job.entries:
+            assert e.package is not None and e.package.path
+            edit.add(Path(e.package.path), f"/Windows/servicing/Packages/{e.key}.mum")
+
+
+def test_recorded_install_is_installed_and_committed(win_wim, tmp_path: Path) -> None:
+    path = win_wim(wf.WinSpec(), wf.WinSpec(edition="Enterprise"))
+    msu = wf.msu_file(tmp_path / "w.msu", [wf.ssu(), wf.lcu()])
+    backend = _ClaimingBackend(_record_install)
+    report = service_wim(path, [msu], backend=backend)
+    assert backend.calls == [["install.wim:1", "install.wim:2"]]  # one batch: one boot
+    assert report.committed and report.backend == "test-claims"
+    for img in report.images:
+        assert img.status == "installed"
+        assert [p["state"] for p in img.outcome["packages"]] == ["installed", "installed"]
+        assert all("CBS state installed" in p["verdict"] for p in img.outcome["packages"])
+        assert {s.name for s in img.steps} >= {"install", "postcheck"}
+    with wimcore.open(path) as wim:
+        inv = inventory(wim.images[1])
+    assert inv.ubr == 3930 and inv.package(report.images[0].installed[1]["key"]).is_installed
+
+
+def test_success_without_records_is_failed_not_installed(win_wim, tmp_path: Path) -> None:
+    path = win_wim(wf.WinSpec())
+    before = wf.digest(path)
+    msu = wf.msu_file(tmp_path / "w.msu", [wf.ssu(), wf.lcu()])
+    with pytest.raises(wimcore.servicing.ServicingRunError) as info:
+        service_wim(path, [msu], backend=_ClaimingBackend(None))
+    img = info.value.report.images[0]
+    assert img.status == "failed"
+    states = {p["state"] for p in img.outcome["packages"]}
+    assert states == {"failed"}
+    assert all(p["reason"].startswith("not installed: no CBS record")
+               for p in img.outcome["packages"])
+    assert wf.digest(path) == before  # nothing committed
+
+
+def test_lcu_without_ubr_is_not_installed(win_wim, tmp_path: Path) -> None:
+    """CBS says installed, but the UBR did not move: the LCU did not really land."""
+    def cbs_only(job: ImageJob, work: Path) -> None:
+        _record_install(job, work)
+        image = job.wim.images[job.index]
+        folder = Path(tempfile.mkdtemp(dir=work))
+        image.extract(["/Windows/System32/config/SOFTWARE"], folder)
+        hive_path = folder / "Windows/System32/config/SOFTWARE"
+        with Hive.open(hive_path, writable=True) as hive:
+            hive.set_value(CURRENT_VERSION, "UBR", 3803, ValueType.REG_DWORD)
+            hive.commit()
+        with image.edit() as edit:
+            edit.add(hive_path, "/Windows/System32/config/SOFTWARE")
+
+    path = win_wim(wf.WinSpec())
+    msu = wf.msu_file(tmp_path / "w.msu", [wf.ssu(), wf.lcu()])
+    report = service_wim(path, [msu], backend=_ClaimingBackend(cbs_only),
+                         continue_on_error=True)
+    by_kind = {p["kind"]: p for p in report.images[0].outcome["packages"]}
+    assert by_kind["servicing-stack"]["state"] == "installed"
+    assert by_kind["cumulative-update"]["state"] == "failed"
+    assert "UBR not reached" in by_kind["cumulative-update"]["reason"]
+    assert report.images[0].status == "partial"
+
+
+def test_staged_backend_refuses_boot_images_as_not_serviced(win_wim, tmp_path: Path) -> None:
+    path = win_wim(wf.WinSpec(kind="winpe"), name="boot.wim")
+    msu = wf.msu_file(tmp_path / "w.msu", [wf.ssu(), wf.lcu()])
+    report = service_wim(path, [msu], backend="staged")
+    img = report.images[0]
+    assert img.status == "not-serviced" and not report.committed
+    assert all(p["state"] == "not-serviced" and "never installed by Windows Setup"
+               in p["reason"] for p in img.outcome["packages"])
+
+
+def test_backend_names_and_auto() -> None:
+    assert isinstance(get_backend("staged"), StagedBackend)
+    with pytest.raises(ValueError, match="unknown servicing backend"):
+        get_backend("chroot")
+    chosen = choose_backend(BackendOptions())
+    assert chosen.name in ("staged", "vm")
+    assert BackendOptions(cleanup=True).to_dict()["cleanup"] is True
