@@ -39,7 +39,7 @@ Usage: wimcore dism /VERB [/Option:value ...]   (options are case-insensitive)
   /Split-Image /ImageFile:F /SWMFile:F.swm /FileSize:MB [/CheckIntegrity]
   /Get-Packages /ImageFile:F /Index:N | /Name:X
   /Add-Package /ImageFile:F /Index:N | /Name:X /PackagePath:P [/PackagePath:P ...]
-               (staged for Windows Setup; reported "staged", never "installed")
+               (servicing backend "auto"; "installed" only when the image's records say so)
 
   Not offered (wimcore works without mounting): /Mount-Image, /Unmount-Image, /Commit-Image,
   /Remount-Image, /Cleanup-Mountpoints, /Image:, /Online; use wimcore update, extract, package.
@@ -377,7 +377,7 @@ def split_image(args: Args) -> None:
 
 def get_packages(args: Args) -> None:
     """/Get-Packages of a WIM image (read from the image's own servicing records)."""
-    from wimcore.packages.servicing import inventory
+    from wimcore.servicing import inventory
 
     path = args.one("imagefile", required=True)
     assert path is not None
@@ -403,8 +403,10 @@ def _state(state: str | None) -> str:
 
 
 def add_package(args: Args) -> None:
-    """/Add-Package into a WIM image: staged for Windows Setup, never reported installed."""
-    from wimcore.packages.servicing import service_wim
+    """/Add-Package into a WIM image through the servicing backends (``auto``: installed by
+    the image's own DISM in a VM when one can run, else staged for Windows Setup); the
+    report says "installed" only when the image's own records show it."""
+    from wimcore.servicing import service_wim
 
     path = args.one("imagefile", required=True)
     assert path is not None
@@ -419,7 +421,7 @@ def add_package(args: Args) -> None:
     from wimcore.cli.progress import reporter
 
     with reporter("stage", quiet=current.quiet) as cb:
-        report = service_wim(path, packages, images=image, progress=cb)
+        report = service_wim(path, packages, images=image, progress=cb, backend="auto")
     out(report.summary())
     if report.status == "partial":
         raise errors.WimcoreError("some packages could not be staged (see the summary above)")
