@@ -37,11 +37,34 @@ def capture_config_text() -> str:
     return "[ExclusionList]\n" + "\n".join(EXCLUSIONS) + "\n"
 
 
+#: Properties libwimlib may set from an image's hive when its tree changes, beside those
+#: stored in the file (the in-memory XML cannot be listed, only queried key by key).
+KNOWN_PROPERTIES = ("NAME", "DESCRIPTION", "DISPLAYNAME", "DISPLAYDESCRIPTION", "FLAGS",
+                    "WINDOWS/ARCH", "WINDOWS/PRODUCTNAME", "WINDOWS/EDITIONID",
+                    "WINDOWS/INSTALLATIONTYPE", "WINDOWS/HAL", "WINDOWS/PRODUCTTYPE",
+                    "WINDOWS/PRODUCTSUITE", "WINDOWS/SYSTEMROOT", "WINDOWS/LANGUAGES/DEFAULT",
+                    "WINDOWS/VERSION/MAJOR", "WINDOWS/VERSION/MINOR",
+                    "WINDOWS/VERSION/SPLEVEL", "WINDOWS/SERVICINGDATA/GDRDUREVISION",
+                    *(f"WINDOWS/LANGUAGES/LANGUAGE[{n}]" for n in range(1, 17)))
+
+
 def image_properties(wim: Wim, index: int) -> dict[str, str]:
-    """Every XML property of one image as it is now (in-memory changes included)."""
+    """The image's XML properties as they are now (in-memory changes included): those the
+    file stores and those libwimlib may add, each read with ``get_property``."""
     from wimcore.imageinfo import parse_wim_xml
 
-    return dict(parse_wim_xml(wim.xml)[index].properties)
+    keys = set(KNOWN_PROPERTIES)
+    if wim.path is not None:
+        stored = parse_wim_xml(wim.xml).get(index)
+        if stored is not None:
+            keys |= set(stored.properties)
+    image = wim.images[index]
+    out: dict[str, str] = {}
+    for key in sorted(keys):
+        value = image.get_property(key)
+        if value is not None:
+            out[key] = value
+    return out
 
 
 def _derived(key: str) -> bool:

@@ -110,8 +110,12 @@ class GuestJob:
                 if value is not None and not _TOKEN.match(value):
                     raise ValueError(f"step {s.number}: {value!r} is not a plain token")
             for value in (s.path, s.meta):
-                if value is not None and not _JOB_PATH.match(value):
+                if value is not None and (not _JOB_PATH.match(value) or any(
+                        part in (".", "..") for part in value.split("\\"))):
                     raise ValueError(f"step {s.number}: {value!r} is not a plain job-disk path")
+        for t in self.targets:
+            if not _TOKEN.match(t.image_type):
+                raise ValueError(f"target {t.number}: {t.image_type!r} is not a plain token")
 
     def steps_of(self, target: int) -> list[Step]:
         """The steps of one target, in order."""
