@@ -149,7 +149,12 @@ class BackendOptions:
 
 
 class ServicingBackend(Protocol):
-    """The interface every backend implements (see the module docstring)."""
+    """The interface every backend implements (see the module docstring).
+
+    A backend may also have ``release()``: the runner calls it once the WIM is closed
+    (after the commit, or after a failure), to drop files the commit had to read (vm:
+    the volume files).
+    """
 
     name: str
     #: True when one ``apply`` call serves several images at once (vm: one VM boot);

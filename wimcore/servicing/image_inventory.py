@@ -241,7 +241,7 @@ def resolve_path(image: Image, path: str) -> str | None:
 def _extract(image: Image, paths: Sequence[str], dest: Path) -> None:
     """Extract a few files in one libwimlib call, keeping their folders under ``dest``."""
     if paths:
-        image.extract(list(paths), dest)
+        image.extract(list(paths), dest, no_acls=True)  # contents only: no ACL warnings
 
 
 def _local(dest: Path, image_path: str) -> Path:

@@ -347,7 +347,7 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
         report.status = "cancelled" if cancelled else "failed"
         report.errors.append(str(stop))
         log.write(f"run {run_id} {report.status}: the WIM was not changed", level="Error")
-        _finish(report, log, path, t0, report_path, work if own_work else None)
+        _finish(report, log, path, t0, report_path, work if own_work else None, engine)
         if cancelled and cause is not None:
             setattr(cause, "report", report)  # noqa: B010 - give callers the record
             raise cause from None
@@ -358,11 +358,11 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
             else "failed"
         report.errors.append(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         log.write(f"run {run_id} {report.status}: {report.errors[-1]}", level="Error")
-        _finish(report, log, path, t0, report_path, work if own_work else None)
+        _finish(report, log, path, t0, report_path, work if own_work else None, engine)
         if isinstance(exc, Exception):
             setattr(exc, "report", report)  # noqa: B010 - give callers the record
         raise
-    _finish(report, log, path, t0, report_path, work if own_work else None)
+    _finish(report, log, path, t0, report_path, work if own_work else None, engine)
     return report
 
 
@@ -381,7 +381,11 @@ def _record(run: _Run, hist: History, started: dt.datetime) -> None:
 
 
 def _finish(report: ServicingReport, log: ServicingLog, path: Path, t0: float,
-            report_path: str | os.PathLike[str] | None, work: Path | None) -> None:
+            report_path: str | os.PathLike[str] | None, work: Path | None,
+            engine: ServicingBackend | None = None) -> None:
+    release = getattr(engine, "release", None)
+    if callable(release):  # the WIM is closed: the backend may drop what the commit read
+        release()
     report.seconds = time.monotonic() - t0
     report.finished = dt.datetime.now(dt.timezone.utc).isoformat()
     report.size_after = path.stat().st_size if path.exists() else None

@@ -36,7 +36,13 @@ from wimcore.servicing.backend import (
 from wimcore.servicing.image_inventory import ImageType, Inventory
 from wimcore.servicing.planner import PlanEntry
 from wimcore.servicing.vm import qemu
-from wimcore.servicing.vm.bundle import BUNDLE_FILE, BUNDLE_FORMAT, bundle_readme, read_bundle
+from wimcore.servicing.vm.bundle import (
+    BUNDLE_FILE,
+    BUNDLE_FORMAT,
+    bundle_readme,
+    check_unchanged,
+    read_bundle,
+)
 from wimcore.servicing.vm.capture import capture_config_text, capture_volume, volume_inventory
 from wimcore.servicing.vm.disks import MIB, Disk, format_volume, present, round_volume_size
 from wimcore.servicing.vm.errors import (
@@ -121,6 +127,7 @@ class VmBackend:
         self.options = options or BackendOptions()
         self.guest = guest
         self.note = note
+        self._folders: list[Path] = []  # volume files the commit reads; dropped by release()
 
     # -- the protocol ------------------------------------------------------------------------
     def refusal(self, inv: Inventory) -> str | None:
@@ -141,16 +148,28 @@ class VmBackend:
             return self._resume(jobs, Path(self.options.resume), progress)
         if self.options.prepare_only:
             return self._prepare(jobs, Path(self.options.prepare_only), progress)
-        if self.options.keep_work:
-            folder = Path(tempfile.mkdtemp(prefix="wimcore-vm-"))
-        else:
-            folder = Path(tempfile.mkdtemp(prefix="vm-", dir=work))
-        _notify(progress, f"vm: work folder {folder}")
+        # The runner removes ``work``; a kept folder lives beside the system's temp files.
+        folder = Path(tempfile.mkdtemp(prefix="wimcore-vm-",
+                                       dir=None if self.options.keep_work else work))
+        self._folders.append(folder)
+        _notify(progress, f"vm: work folder {folder}"
+                + (" (kept afterwards)" if self.options.keep_work else ""))
         built = self._build(jobs, folder, progress, prepare=False)
         run = self._boot(built, progress)
         answer = read_answer(built.job_disk.volume, built.plan.job)
         return self._finish(jobs, built.plan, answer, built.targets, folder, run, progress,
                             built.details)
+
+    def release(self) -> None:
+        """Remove the volume files and logs of the last runs, unless ``keep_work``.
+
+        The runner calls this once the WIM is closed: libwimlib reads the captured
+        volumes' data while it writes the WIM, so they must live until then.
+        """
+        folders, self._folders = self._folders, []
+        if not self.options.keep_work:
+            for folder in folders:
+                shutil.rmtree(folder, ignore_errors=True)
 
     # -- building the boot ----------------------------------------------------------------------
     def _winpe(self) -> WinPEInfo | None:
@@ -579,11 +598,7 @@ class VmBackend:
         wim_path = Path(jobs[0].wim.path or "").absolute()
         if str(wim_path) != manifest["wim"]:
             raise BundleError(f"the bundle was prepared for {manifest['wim']}, not {wim_path}")
-        stat = wim_path.stat()
-        if (stat.st_size, stat.st_mtime_ns) != (manifest["wim_size"],
-                                                manifest["wim_mtime_ns"]):
-            raise BundleError(f"{wim_path} changed since the bundle was prepared; its "
-                              "volumes no longer describe it: prepare a new bundle")
+        check_unchanged(manifest)
         job = parse_job((bundle / "job.txt").read_text(encoding="ascii", errors="replace"))
         if manifest["job_id"] != job.job_id:
             raise BundleError("bundle.json and job.txt name different jobs")

@@ -59,6 +59,18 @@ def read_bundle(bundle: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
+def check_unchanged(manifest: dict[str, Any]) -> None:
+    """BundleError unless the bundle's WIM is still the file it was prepared from."""
+    wim = Path(manifest["wim"])
+    try:
+        stat = wim.stat()
+    except OSError as exc:
+        raise BundleError(f"{wim}: the bundle's WIM is not there ({exc})") from None
+    if (stat.st_size, stat.st_mtime_ns) != (manifest["wim_size"], manifest["wim_mtime_ns"]):
+        raise BundleError(f"{wim} changed since the bundle was prepared; its volumes no "
+                          "longer describe it: prepare a new bundle")
+
+
 def bundle_readme(job: GuestJob, targets: int, fakes: Sequence[str], dest: Path) -> str:
     """``README.txt`` of a bundle: what is in it, the steps, how to finish."""
     lines = ["wimcore VM bundle", "",
@@ -92,6 +104,7 @@ def resume_bundle(bundle: str | os.PathLike[str], *,
 
     root = Path(bundle).absolute()
     manifest = read_bundle(root)
+    check_unchanged(manifest)
     meta = root / "meta"
     inputs = sorted(p for p in meta.iterdir() if p.is_dir()) if meta.is_dir() else []
     if not inputs:

@@ -82,7 +82,7 @@ def hive_version(wim: Wim, index: int) -> tuple[int | None, int | None]:
         return None, None
     tmp = Path(tempfile.mkdtemp(prefix="wimcore-capture-"))
     try:
-        image.extract([real], tmp)
+        image.extract([real], tmp, no_acls=True)
         with Hive.open(tmp / real.lstrip("/")) as hive:
             key = hive.get(CURRENT_VERSION)
             if key is None:
