@@ -143,7 +143,7 @@ def test_guest_failures_leave_everything_as_it_was(standin_guest: StandinGuest, 
     work = tmp_path / "work"
     with pytest.raises(ServicingRunError) as info:
         service_wim(wim, [msu], images=[1], work_dir=work,
-                    backend=standin_backend(standin_guest, modes=mode, timeout=25.0))
+                    backend=standin_backend(standin_guest, modes=mode, timeout=12.0))
     assert isinstance(info.value.__cause__, error)
     assert message in str(info.value.__cause__)
     assert wf.digest(wim) == before and file_digest(msu) == msu_before
