@@ -376,3 +376,51 @@ def test_qemu_command_has_no_network_and_no_reboot(tmp_path: Path) -> None:
     with pytest.raises(vmerr.TooManyTargetsError):
         qemu.command(qemu.KernelBoot(Path("k"), Path("i"), ""), [disk] * 5,
                      serial=tmp_path / "s.log", memory_mib=512, cpus=1, accel="tcg")
+
+
+# -- the job disk's packages ---------------------------------------------------------------------
+
+def test_packages_go_to_dism_as_it_needs_them(tmp_path: Path) -> None:
+    """A cumulative update from an MSU goes as that MSU, with the checkpoint MSU it needs
+    in the same folder; the SSU of a combined MSU as its expanded folder; a lone CAB as is."""
+    from wimcore.packages.expand import expand
+    from wimcore.packages.model import load_package
+    from wimcore.servicing.backend import ImageJob
+    from wimcore.servicing.planner import plan
+    from wimcore.servicing.run import _package_folders  # the run's own package discovery
+    from wimcore.servicing.vm.jobdisk import package_payload
+
+    wim = wf.make_wim(tmp_path / "install.wim", [wf.WinSpec(
+        build=26100, ubr=1, installed=wf.win11_24h2_base(1))])
+    checkpoint = wf.lcu("26100.1742.1.10", "KB5043080", parent=wf.edition_parent("10.0.26100.1"))
+    target = wf.lcu("26100.2033.1.6", "KB5044284", parent=wf.edition_parent("10.0.26100.1742"))
+    ssu = wf.PkgSpec("Package_for_ServicingStack_2032", "26100.2032.1.2", "KB5047621",
+                     wf.foundation_parent("10.0.26100.1"))
+    other = wf.PkgSpec("Package_for_KB5099999", "26100.2040.1.1", "KB5099999",
+                       wf.foundation_parent("10.0.26100.1"))
+    inputs = {"checkpoint": wf.msu_file(tmp_path / "windows11.0-kb5043080-x64.msu", [checkpoint]),
+              "combined": wf.msu_file(tmp_path / "windows11.0-kb5044284-x64.msu", [ssu, target]),
+              "cab": wf.package_cab_file(tmp_path / "other.cab", other)}
+    packages, sources = [], {}
+    for name, src in inputs.items():
+        for folder in _package_folders(expand(src, tmp_path / "x" / name).dest):
+            pkg = load_package(folder)
+            packages.append(pkg)
+            sources[pkg.key] = str(src)
+    with wimcore.open(wim) as w:
+        inv = inventory(w.images[1])
+        job = ImageJob(w, 1, plan(inv, packages), inv, sources=sources)
+        by_key = {e.key: e for e in job.entries}
+        assert [e.kb for e in job.entries][:1] == ["KB5047621"]  # the SSU first
+        payloads = {e.kb: package_payload(n, e, sources, by_key)
+                    for n, e in enumerate(job.entries, start=1)}
+    assert set(payloads) == {"KB5047621", "KB5043080", "KB5044284", "KB5099999"}
+    assert payloads["KB5047621"].items[0][0].name.lower().startswith("ssu-")  # expanded folder
+    assert "\\" not in payloads["KB5047621"].path.removeprefix("packages\\")
+    combined = payloads["KB5044284"]
+    assert combined.path.endswith("\\windows11.0-kb5044284-x64.msu")
+    assert sorted(Path(t).name for _s, t in combined.items if t.startswith("/packages/")) == [
+        "windows11.0-kb5043080-x64.msu", "windows11.0-kb5044284-x64.msu"]
+    assert any(t.endswith("/update.mum") for _s, t in combined.items)
+    assert payloads["KB5043080"].path.endswith("\\windows11.0-kb5043080-x64.msu")
+    assert payloads["KB5099999"].path.endswith("\\other.cab")
