@@ -105,6 +105,8 @@ HANG_AGENT = """#!/bin/sh
 for vol in $(standin_volumes); do
     echo "hang agent: $vol $(standin_fstype "$vol")"
 done
+standin_mount /dev/vda1 /mnt/v rw && echo kept > /mnt/v/kept.txt || exit 1
+cd /mnt/v
 echo 'hang agent: sleeping'
 sleep 100000
 """
@@ -112,7 +114,8 @@ sleep 100000
 
 def test_a_hanging_agent_is_killed_and_the_guest_still_powers_off(
         build_standin: BuildStandin, tmp_path: Path) -> None:
-    """Also the other disk interfaces /init supports: one AHCI (SATA) and one virtio disk."""
+    """Also: the other disk interfaces /init supports (one AHCI, one virtio disk), and a
+    mount kept busy by the killed agent's child is still written back before power-off."""
     agent = tmp_path / "hang.sh"
     agent.write_text(HANG_AGENT)
     guest = build_standin(agent)
@@ -127,3 +130,5 @@ def test_a_hanging_agent_is_killed_and_the_guest_still_powers_off(
     assert "agent killed: standin.timeout=3s passed" in result.console
     assert result.agent_exit == 137, result.console
     assert result.returncode == 0
+    # killed while its sleep kept the mount busy: /init still wrote the volume back
+    assert _ntfscat(tmp_path / "virtio.img", "/kept.txt") == b"kept\n"
