@@ -1,7 +1,7 @@
 """The stand-in guest boots under QEMU (TCG) and changes NTFS volumes the way the VM backend's
 disks present them, and its /init always powers off, even when the agent hangs.
 
-Two boots in all (7-15 s each under TCG, depending on the machine's load): the smoke boot
+Two boots in all (7-19 s each under TCG, depending on the machine's load): the smoke boot
 (two IDE disks, as the VM backend presents them) and the hang boot (an AHCI and a virtio
 disk, the other interfaces the guest supports).
 """
