@@ -1,7 +1,9 @@
 """The stand-in guest boots under QEMU (TCG) and changes NTFS volumes the way the VM backend's
 disks present them, and its /init always powers off, even when the agent hangs.
 
-Two boots in all (about 7 s each): the smoke boot and the hang boot.
+Two boots in all (7-19 s each under TCG, depending on the machine's load): the smoke boot
+(two IDE disks, as the VM backend presents them) and the hang boot (an AHCI and a virtio
+disk, the other interfaces the guest supports).
 """
 
 from __future__ import annotations
@@ -98,15 +100,35 @@ def test_agent_changes_ntfs_volumes_and_the_guest_powers_off(
         assert hive[CBS].get_value("CurrentState") == 0x70
 
 
+HANG_AGENT = """#!/bin/sh
+. /lib/standin/functions.sh
+for vol in $(standin_volumes); do
+    echo "hang agent: $vol $(standin_fstype "$vol")"
+done
+standin_mount /dev/vda1 /mnt/v rw && echo kept > /mnt/v/kept.txt || exit 1
+cd /mnt/v
+echo 'hang agent: sleeping'
+sleep 100000
+"""
+
+
 def test_a_hanging_agent_is_killed_and_the_guest_still_powers_off(
         build_standin: BuildStandin, tmp_path: Path) -> None:
+    """Also: the other disk interfaces /init supports (one AHCI, one virtio disk), and a
+    mount kept busy by the killed agent's child is still written back before power-off."""
     agent = tmp_path / "hang.sh"
-    agent.write_text("#!/bin/sh\necho 'hang agent: sleeping'\nsleep 100000\n")
+    agent.write_text(HANG_AGENT)
     guest = build_standin(agent)
-    result = boot(guest, [], tmp_path / "console.log", deadline=300,
-                  extra_cmdline="standin.timeout=3 standin.diskwait=1")
+    disks = [present_as_disk(make_ntfs_volume(tmp_path / f"{name}.img", 4 << 20, name))
+             for name in ("sata", "virtio")]
+    result = boot(guest, disks, tmp_path / "console.log", deadline=300,
+                  interfaces=["ahci", "virtio"], extra_cmdline="standin.timeout=3")
     assert not result.timed_out, result.console
+    assert "hang agent: /dev/sda1 ntfs" in result.console
+    assert "hang agent: /dev/vda1 ntfs" in result.console
     assert "hang agent: sleeping" in result.console
     assert "agent killed: standin.timeout=3s passed" in result.console
     assert result.agent_exit == 137, result.console
     assert result.returncode == 0
+    # killed while its sleep kept the mount busy: /init still wrote the volume back
+    assert _ntfscat(tmp_path / "virtio.img", "/kept.txt") == b"kept\n"

@@ -22,7 +22,7 @@ from tests.vm.standin.build import HERE as STANDIN
 from tests.vm.standin.cpio import CpioEntry, write_newc
 from tests.vm.standin.disks import make_ntfs_volume, mbr_header, present_as_disk
 from tests.vm.standin.kernel import KernelTree, StandinUnavailable, obtain_kernel
-from tests.vm.standin.kmod import ModuleTree, canonical
+from tests.vm.standin.kmod import ModuleError, ModuleTree, canonical
 from wimcore.hive import Hive, ValueType, build_hive
 
 BUSYBOX = shutil.which("busybox")
@@ -235,3 +235,12 @@ def test_session_guest_carries_the_vm_backends_agent(standin_guest: StandinGuest
     agent = DEFAULT_AGENT.read_bytes()
     assert b"agent.sh\0" in archive and agent in archive
     assert standin_guest.kernel.is_file() and standin_guest.cmdline.startswith("console=ttyS0")
+
+
+def test_module_order_skips_missing_optional_modules_and_refuses_missing_required(
+        kernel: KernelTree) -> None:
+    tree = ModuleTree(kernel.modules)
+    order = tree.load_order(["no_such_provider", "fuse"], optional=["no_such_provider"])
+    assert [info.name for info in order] == ["fuse"]
+    with pytest.raises(ModuleError):
+        tree.load_order(["no_such_driver"])

@@ -56,6 +56,8 @@ MODULE_SETS: dict[str, tuple[str, ...]] = {
     "vfat": ("vfat", "nls_cp437", "nls_iso8859_1", "nls_ascii", "nls_utf8"),
 }
 DEFAULT_FEATURES = ("ide", "ahci", "virtio", "fuse", "vfat")
+# Loaded when the kernel has them (newer kernels dropped or built in these providers).
+OPTIONAL_MODULES = ("crc64_rocksoft_generic", "crct10dif_generic")
 
 # Host tools copied into the guest's /usr/bin, and the Debian package that has each.
 TOOLS = {"ntfs-3g": "ntfs-3g", "ntfscp": "ntfs-3g", "ntfscat": "ntfs-3g",
@@ -226,7 +228,7 @@ def _modules(layout: _Layout, kernel: KernelTree, features: Sequence[str]) -> li
     for feature in features:
         wanted.extend(MODULE_SETS[feature])
     tree = ModuleTree(kernel.modules)
-    order = tree.load_order(wanted)
+    order = tree.load_order(wanted, optional=OPTIONAL_MODULES)
     lines = []
     for info in order:
         rel = info.path.relative_to(kernel.modules).as_posix().split(".ko")[0] + ".ko"

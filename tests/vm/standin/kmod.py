@@ -12,7 +12,7 @@ from __future__ import annotations
 import gzip
 import lzma
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,6 +98,10 @@ class ModuleTree:
             if path.name.endswith(MODULE_SUFFIXES):
                 info = ModuleInfo.read(path)
                 self.modules[info.name] = info
+        # Drivers compiled into the kernel need no loading (another kernel build may do so).
+        builtin = root / "modules.builtin"
+        self.builtin = {canonical(Path(line).name.split(".ko")[0])
+                        for line in (builtin.read_text().split() if builtin.is_file() else [])}
 
     def provider(self, name_or_alias: str) -> ModuleInfo | None:
         """The module with that name, else one declaring it as an alias (generic C first).
@@ -113,8 +117,12 @@ class ModuleTree:
         candidates.sort(key=lambda m: ("generic" not in m.name, m.name))
         return candidates[0] if candidates else None
 
-    def load_order(self, wanted: Iterable[str]) -> list[ModuleInfo]:
-        """``wanted`` and everything they need, each after its dependencies and soft pre-deps."""
+    def load_order(self, wanted: Iterable[str], optional: Iterable[str] = ()) -> list[ModuleInfo]:
+        """``wanted`` and everything they need, each after its dependencies and soft pre-deps.
+
+        Names in ``optional`` are skipped when the tree lacks them; built-in ones always are.
+        """
+        skippable = {canonical(name) for name in optional} | self.builtin
         order: list[ModuleInfo] = []
         done: set[str] = set()
         visiting: set[str] = set()
@@ -122,16 +130,16 @@ class ModuleTree:
         def visit(name: str, required_by: str | None) -> None:
             info = self.provider(name)
             if info is None:
-                if required_by is None or name in self.modules:
+                if required_by is None and canonical(name) not in skippable:
                     raise ModuleError(f"module {name!r} is not in {self.root}")
-                return  # an unresolvable soft dependency is optional
+                return  # optional, built in, or an unresolvable soft dependency
             if info.name in done:
                 return
             if info.name in visiting:
                 raise ModuleError(f"dependency cycle through {info.name}")
             visiting.add(info.name)
             for dep in info.depends:
-                if self.provider(dep) is None:
+                if self.provider(dep) is None and dep not in self.builtin:
                     raise ModuleError(f"{info.name} depends on {dep}, which is missing")
                 visit(dep, info.name)
             for soft in info.softdep_pre:
@@ -144,7 +152,3 @@ class ModuleTree:
             visit(name, None)
         return order
 
-
-def relative_paths(order: Iterable[ModuleInfo], root: Path) -> Mapping[str, str]:
-    """Module name -> its path relative to the tree root, in load order."""
-    return {info.name: info.path.relative_to(root).as_posix() for info in order}

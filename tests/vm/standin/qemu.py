@@ -31,9 +31,33 @@ class Boot:
         return self.returncode is None
 
 
+def disk_args(disks: Sequence[Path], interfaces: str | Sequence[str] = "ide") -> list[str]:
+    """QEMU options attaching each VMDK descriptor as a disk on its interface: ``ide`` (the
+    PIIX controller, ata_piix), ``ahci`` (a SATA controller, ahci) or ``virtio``."""
+    kinds = [interfaces] * len(disks) if isinstance(interfaces, str) else list(interfaces)
+    if len(kinds) != len(disks) or not set(kinds) <= {"ide", "ahci", "virtio"}:
+        raise ValueError(f"one interface of ide, ahci, virtio per disk, not {interfaces!r}")
+    args: list[str] = []
+    if "ahci" in kinds:
+        args += ["-device", "ahci,id=ahci"]
+    ide_index = 0
+    for number, (disk, kind) in enumerate(zip(disks, kinds, strict=True)):
+        source = f"file={disk},format=vmdk,media=disk"
+        if kind == "ahci":
+            args += ["-drive", f"{source},if=none,id=disk{number}",
+                     "-device", f"ide-hd,drive=disk{number},bus=ahci.{number}"]
+        elif kind == "ide":
+            args += ["-drive", f"{source},if=ide,index={ide_index}"]
+            ide_index += 1
+        else:
+            args += ["-drive", f"{source},if=virtio"]
+    return args
+
+
 def boot(guest: StandinGuest, disks: Sequence[Path], console: Path, *, deadline: float = 120,
-         interface: str = "ide", extra_cmdline: str = "", memory_mib: int = 512) -> Boot:
-    """Boot with each VMDK descriptor in ``disks`` as one disk on ``interface`` (ide, virtio).
+         interfaces: str | Sequence[str] = "ide", extra_cmdline: str = "",
+         memory_mib: int = 512) -> Boot:
+    """Boot with the VMDK descriptors in ``disks`` attached as ``disk_args`` says.
 
     The guest has no network (``-nic none``) and QEMU exits when it powers off or reboots
     (``-no-reboot``); past ``deadline`` seconds QEMU is killed.
@@ -43,8 +67,7 @@ def boot(guest: StandinGuest, disks: Sequence[Path], console: Path, *, deadline:
         raise FileNotFoundError(f"{QEMU} is not installed (apt-get install qemu-system-x86)")
     args = [qemu, "-accel", "tcg", "-m", str(memory_mib), "-nic", "none", "-no-reboot",
             "-display", "none", "-monitor", "none", "-serial", f"file:{console}"]
-    for index, disk in enumerate(disks):
-        args += ["-drive", f"file={disk},format=vmdk,if={interface},index={index},media=disk"]
+    args += disk_args(disks, interfaces)
     args += guest.qemu_args(extra_cmdline)
     started = time.monotonic()
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
