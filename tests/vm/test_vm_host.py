@@ -366,15 +366,21 @@ def test_kvm_probe_guest_runs_and_accel_choice_is_honest(tmp_path: Path) -> None
 def test_qemu_command_has_no_network_and_no_reboot(tmp_path: Path) -> None:
     volume = format_volume(tmp_path / "a,b.img", 256 * 1024 * 1024, "T")
     disk = present(volume, 5)
-    cmd = qemu.command(qemu.IsoBoot(tmp_path / "boot.iso"), [disk], serial=tmp_path / "s.log",
-                       memory_mib=2048, cpus=2, accel="tcg")
+    cmd = qemu.command(qemu.IsoBoot(tmp_path / "boot.iso"), [disk] * 6,
+                       serial=tmp_path / "s.log", memory_mib=2048, cpus=2, accel="tcg")
     assert cmd[cmd.index("-nic") + 1] == "none" and "-no-reboot" in cmd
     assert cmd[cmd.index("-machine") + 1] == "q35,accel=tcg"
+    devices = [cmd[i + 1] for i, w in enumerate(cmd) if w == "-device"]
     drives = [cmd[i + 1] for i, w in enumerate(cmd) if w == "-drive"]
+    # six disks and the CD take seven AHCI ports: two controllers
+    assert devices[:2] == ["ahci,id=ahci0", "ahci,id=ahci1"]
+    assert devices[2] == "ide-hd,drive=disk0,bus=ahci0.0"
+    assert devices[7] == "ide-hd,drive=disk5,bus=ahci0.5"
+    assert devices[8] == "ide-cd,drive=cd0,bus=ahci1.0,bootindex=0"
     assert drives[0].startswith(f"file={str(disk.descriptor).replace(',', ',,')},format=vmdk")
-    assert "media=cdrom" in drives[1] and cmd[-2:] == ["-boot", "order=d"]
+    assert "media=cdrom" in drives[-1]
     with pytest.raises(vmerr.TooManyTargetsError):
-        qemu.command(qemu.KernelBoot(Path("k"), Path("i"), ""), [disk] * 5,
+        qemu.command(qemu.KernelBoot(Path("k"), Path("i"), ""), [disk] * 13,
                      serial=tmp_path / "s.log", memory_mib=512, cpus=1, accel="tcg")
 
 

@@ -31,6 +31,12 @@ from wimcore.servicing.vm.errors import (
 from wimcore.servicing.vm.results import SerialEvent, parse_serial_line
 
 QEMU = "qemu-system-x86_64"
+#: Disks hang on AHCI controllers (WinPE's storahci, Linux's ahci): 6 ports each, and
+#: two controllers, so a media run (WinRE, two install indexes, Setup, WinPE) and the job
+#: disk fit in one boot.
+PORTS_PER_CONTROLLER = 6
+CONTROLLERS = 2
+MAX_PORTS = PORTS_PER_CONTROLLER * CONTROLLERS
 INSTALL_HINT = "apt-get install qemu-system-x86"
 MAX_SERIAL_BYTES = 64 * 1024 * 1024
 POLL_SECONDS = 0.2
@@ -43,36 +49,41 @@ PROBE_EXIT_CODE = (0x2A << 1) | 1
 
 @dataclass(frozen=True)
 class IsoBoot:
-    """Boot a Windows PE ISO from the CD drive (q35: AHCI, the CD plus up to 5 disks)."""
+    """Boot a Windows PE ISO from a CD drive on the VM's AHCI controllers (q35, SeaBIOS)."""
 
     iso: Path
     machine: str = "q35"
-    max_disks: int = 5
+    max_disks: int = MAX_PORTS - 1  # one port holds the CD
 
-    def args(self, cd_index: int) -> list[str]:
-        """The QEMU arguments that attach and boot the ISO."""
-        return ["-drive", f"file={drive_path(self.iso)},media=cdrom,if=ide,index={cd_index},"
+    def args(self, slot: int) -> list[str]:
+        """The QEMU arguments that attach the ISO at AHCI ``slot`` and boot from it."""
+        return ["-drive", f"file={drive_path(self.iso)},media=cdrom,if=none,id=cd0,"
                           "readonly=on",
-                "-boot", "order=d"]
+                "-device", f"ide-cd,drive=cd0,bus={ahci_port(slot)},bootindex=0"]
 
 
 @dataclass(frozen=True)
 class KernelBoot:
-    """Boot a Linux kernel and initrd directly (the test suite's stand-in guest; IDE disks)."""
+    """Boot a Linux kernel and initrd directly (the test suite's stand-in guest)."""
 
     kernel: Path
     initrd: Path
     append: str
     machine: str = "pc"
-    max_disks: int = 4
+    max_disks: int = MAX_PORTS
 
-    def args(self, cd_index: int) -> list[str]:
+    def args(self, slot: int) -> list[str]:
         """The QEMU arguments that load the kernel, the initrd and the command line."""
-        del cd_index
+        del slot
         return ["-kernel", str(self.kernel), "-initrd", str(self.initrd), "-append", self.append]
 
 
 BootSource = IsoBoot | KernelBoot
+
+
+def ahci_port(slot: int) -> str:
+    """The bus name of AHCI port ``slot`` (0-based over all controllers)."""
+    return f"ahci{slot // PORTS_PER_CONTROLLER}.{slot % PORTS_PER_CONTROLLER}"
 
 
 def drive_path(path: Path) -> str:
@@ -196,9 +207,13 @@ def command(boot: BootSource, disks: Sequence[Disk], *, serial: Path, memory_mib
             "-monitor", "none", "-parallel", "none", "-serial", f"file:{serial}"]
     if accel == "kvm":
         args += ["-cpu", "host"]
+    ports = len(disks) + (1 if isinstance(boot, IsoBoot) else 0)
+    for controller in range(-(-ports // PORTS_PER_CONTROLLER)):
+        args += ["-device", f"ahci,id=ahci{controller}"]
     for index, disk in enumerate(disks):
-        args += ["-drive", f"file={drive_path(disk.descriptor)},format=vmdk,if=ide,"
-                           f"index={index},media=disk"]
+        args += ["-drive", f"file={drive_path(disk.descriptor)},format=vmdk,if=none,"
+                           f"id=disk{index}",
+                 "-device", f"ide-hd,drive=disk{index},bus={ahci_port(index)}"]
     args += boot.args(len(disks))
     return args
 
