@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from wimcore.packages.model import cu_target
 from wimcore.servicing.image_inventory import ImageType, Inventory, inventory
-from wimcore.servicing.planner import Plan, PlanEntry, cu_target
+from wimcore.servicing.planner import Plan, PlanEntry
 
 if TYPE_CHECKING:
     from wimcore.progress import ProgressCallback

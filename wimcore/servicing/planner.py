@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wimcore.packages.model import Identity, Package, PackageKind, Parent
+from wimcore.packages.model import Package, PackageKind, Parent, cu_target
 from wimcore.servicing.image_inventory import ImageType, InstalledPackage, Inventory, inventory
 
 if TYPE_CHECKING:
@@ -171,17 +171,6 @@ def _arch_ok(pkg_arch: str, image_arch: str | None) -> bool:
     if pkg_arch.lower() in _NEUTRAL_ARCH or image_arch is None:
         return True
     return pkg_arch.lower() in _ARCH_OF_IMAGE.get(image_arch.lower(), {image_arch.lower()})
-
-
-def cu_target(identity: Identity, custom: dict[str, str] | None = None) -> tuple[int, int] | None:
-    """(build, revision) a cumulative update brings the image to, from its version."""
-    version = (custom or {}).get("Version") or identity.version
-    parts = _vt(version)
-    if len(parts) >= 4 and parts[0] == 10 and parts[1] == 0:
-        return parts[2], parts[3]
-    if len(parts) >= 2 and parts[0] > 100:
-        return parts[0], parts[1]
-    return None
 
 
 def _parent_check(parent: Parent, versions: dict[str, tuple[tuple[int, ...], str | None]],
