@@ -127,7 +127,7 @@ class ImageReport:
 def image_table(rows: list[tuple[str, str, str, str, str]]) -> list[str]:
     """Aligned lines of (image, type, result, packages, why) rows, with a header."""
     table = [("IMAGE", "TYPE", "RESULT", "PACKAGES", "WHY"), *rows]
-    widths = [min(48, max(len(r[i]) for r in table)) for i in range(4)]
+    widths = [max(len(r[i]) for r in table) for i in range(4)]
     return ["  " + "  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4]
             for r in table]
 
