@@ -294,15 +294,20 @@ class _Routine:
 
         opts = self.run.options
 
+        failures: list[BaseException] = []
+
         def failed(record: InputRecord, exc: BaseException) -> None:
-            self.report.errors.append(f"input {record.input.path}: {record.error}")
+            failures.append(exc)
+            if opts.continue_on_error:
+                self.report.errors.append(f"input {record.input.path}: {record.error}")
 
         intake = prepare_inputs(self.updates, self.work / "packages", sources=self.sources,
                                 setup_du=opts.setup_du, exclude=self.outside,
                                 skip_verify=opts.skip_verify, keep_setup_du=True,
-                                progress=self.progress,
-                                on_error=failed if opts.continue_on_error else None)
+                                progress=self.progress, on_error=failed)
         self.report.inputs = intake.records
+        if failures and not opts.continue_on_error:
+            raise failures[0]  # every input has its row in the report first
         self.packages = intake.packages
         self.setup_dus = intake.setup_dus
         for w in intake.warnings:

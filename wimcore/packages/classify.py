@@ -16,8 +16,9 @@ so a file is the same thing to every command. The rules:
   input is refused by the callers, never copied anywhere;
 - an express payload (``.psf``) beside its cabinet is a **companion**, read with it.
 
-A folder that is neither an expanded package nor an expanded MSU is a folder *of*
-inputs: each entry gets its own classification.
+A folder that is neither an expanded package nor an expanded MSU (package folders
+beside only MSU metadata: pkgProperties, XML, WSUSSCAN.cab) is a folder *of* inputs:
+each entry gets its own classification.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ CHECKPOINT_KIND = "checkpoint-cumulative-update"
 #: WIM names of a media's sources/ that are never Setup files to compare with.
 _MEDIA_WIMS = frozenset({"install.wim", "install.esd", "boot.wim"})
 _MAX_DEPTH = 4
+#: Files of an expanded MSU beside its package folders (read with them).
+_MSU_METADATA = ("-pkgproperties.txt", ".xml", "wsusscan.cab", ".psf")
 
 
 class InputClass(enum.Enum):
@@ -161,8 +164,9 @@ class InputClassifier:
             return [self._package_input(folder, "folder", [pkg],
                                         "an expanded package folder (update.mum)")]
         subs = sorted(d for d in folder.iterdir() if d.is_dir())
-        loose = [f for f in folder.iterdir() if f.is_file() and _sniff(f) is not None]
-        if any((d / "update.mum").is_file() for d in subs) and not loose:
+        files = [f.name.casefold() for f in folder.iterdir() if f.is_file()]
+        meta = [n for n in files if n.endswith(_MSU_METADATA)]
+        if any((d / "update.mum").is_file() for d in subs) and meta and len(meta) == len(files):
             info = inspect_package(folder)
             return [self._package_input(folder, "folder", info.packages,
                                         "an expanded MSU folder (package subfolders)")]

@@ -29,6 +29,7 @@ from typing import Any
 
 import wimcore
 from wimcore.errors import Cancelled, WimcoreError
+from wimcore.packages.errors import NotAnUpdateError, PackageVerificationError
 from wimcore.packages.model import Package
 from wimcore.progress import ProgressCallback, ProgressEvent, ProgressKind
 from wimcore.servicing.backend import (
@@ -63,6 +64,11 @@ __all__ = ["service_wim"]
 
 ImageSelection = str | int | Sequence[int | str]
 PackagePath = str | os.PathLike[str]
+
+
+#: Input failures that reach the caller as their own typed error (naming the file), not
+#: wrapped in ServicingRunError: not an update, failed verification.
+INPUT_ERRORS: tuple[type[BaseException], ...] = (NotAnUpdateError, PackageVerificationError)
 
 
 class _Abort(Exception):
@@ -122,11 +128,10 @@ def _take_inputs(run: _Run, inputs: Sequence[PackagePath], work: Path,
     """Classify, expand and verify every input (one record each); the usable packages."""
     from wimcore.packages.intake import InputRecord, prepare_inputs
 
-    def failed(record: InputRecord, exc: BaseException) -> None:
-        run.failed(f"input {record.input.path}", exc)
-
+    failures: list[tuple[InputRecord, BaseException]] = []
     intake = prepare_inputs(inputs, work, sources=sources, setup_du=setup_du,
-                            skip_verify=skip_verify, progress=run.progress, on_error=failed)
+                            skip_verify=skip_verify, progress=run.progress,
+                            on_error=lambda record, exc: failures.append((record, exc)))
     run.report.inputs = intake.records
     for r in intake.records:
         status = {"use": "folder" if r.input.format in ("folder", "mum") else "expanded",
@@ -143,6 +148,8 @@ def _take_inputs(run: _Run, inputs: Sequence[PackagePath], work: Path,
                               level="Warning")
     for w in intake.warnings:
         run.warn(w)
+    for record, exc in failures:  # every input has its record first; then stop or go on
+        run.failed(f"input {record.input.path}", exc)
     return intake.packages
 
 
@@ -268,8 +275,9 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
     :class:`NotWindowsImageError`) before anything changes; with "all" such an image is
     recorded as not serviced and the run's status becomes ``incomplete``.
     ``continue_on_error`` records a failed input or image and goes on; without it the
-    first failure raises :class:`ServicingRunError` (with ``.report``) and the WIM is
-    unchanged. A cancel (progress callback returning False,
+    first failure raises :class:`ServicingRunError` (with ``.report``; an input that is
+    not an update or fails its check raises its own typed error, with ``.report``) and
+    the WIM is unchanged. A cancel (progress callback returning False,
     :class:`wimcore.Cancelled`, Ctrl-C) re-raises with the WIM unchanged. ``report_path``
     gets the JSON report and a ``.txt`` summary; ``log_path`` (default: beside the WIM,
     ``<wim>.wimcore.log``) the servicing log. With ``history`` the sidecar
@@ -349,7 +357,7 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
         report.errors.append(str(stop))
         log.write(f"run {run_id} {report.status}: the WIM was not changed", level="Error")
         _finish(report, log, path, t0, report_path, work if own_work else None)
-        if cancelled and cause is not None:
+        if cause is not None and (cancelled or isinstance(cause, INPUT_ERRORS)):
             setattr(cause, "report", report)  # noqa: B010 - give callers the record
             raise cause from None
         raise ServicingRunError(f"servicing stopped: {stop}; the WIM was not changed",
