@@ -46,7 +46,7 @@ def _warn(message: str) -> None:
 
 
 setup_du_option = click.option(
-    "--setup-du", "setup_du", multiple=True, type=click.Path(exists=True, dir_okay=False),
+    "--setup-du", "setup_du", multiple=True, type=click.Path(dir_okay=False),
     metavar="FILE", help="This input is a Setup Dynamic Update (for the media's sources/); "
                          "repeatable. Without it, a cabinet without update.mum is one only "
                          "when its files are Setup files of the media's sources/.")
@@ -63,7 +63,7 @@ skip_verify_option = click.option(
 @click.command("plan")
 @click.argument("wim", type=click.Path(dir_okay=False))
 @click.argument("image")
-@click.argument("packages", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("packages", nargs=-1, required=True, type=click.Path())
 @setup_du_option
 @sources_option
 @skip_verify_option
@@ -104,7 +104,7 @@ def plan_cmd(ctx: click.Context, wim: str, image: str, packages: Sequence[str],
 @click.command("stage")
 @click.argument("wim", type=click.Path(dir_okay=False))
 @click.argument("image")
-@click.argument("packages", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("packages", nargs=-1, required=True, type=click.Path())
 @click.option("--continue-on-error", is_flag=True,
               help="Record a failed package or image and go on (default: stop, WIM unchanged).")
 @click.option("--allow-incomplete", is_flag=True,

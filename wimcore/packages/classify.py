@@ -24,6 +24,7 @@ each entry gets its own classification.
 from __future__ import annotations
 
 import enum
+import errno
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -151,7 +152,7 @@ class InputClassifier:
         if path.is_dir():
             return self._folder(path, depth)
         if not path.exists():
-            raise PackageError(f"{path}: no such file or folder")
+            raise FileNotFoundError(errno.ENOENT, "no such file or folder", str(path))
         return [self._file(path)]
 
     # -- folders -------------------------------------------------------------------
