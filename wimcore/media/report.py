@@ -151,9 +151,11 @@ class MediaReport:
             lines.append(f"  {rec.title} ({r.image_type or '?'}, "
                          f"{inv.get('version') or '?'}): {r.status}"
                          + (f" - {rec.note}" if rec.note else ""))
+            same = (r.outcome or {}).get("reason")
             for p in (r.outcome or {}).get("packages", []):
                 lines.append(f"      {p['state']:<13} {p.get('kb') or '-':<10} {p['key']}"
-                             + (f": {p['reason']}" if p["state"] != "staged" else ""))
+                             + (f": {p['reason']}" if p["state"] != "staged"
+                                and p["reason"] != same else ""))
             for skipped in r.skipped:
                 if skipped["state"] != "needs-servicing-stack":
                     lines.append(f"      {skipped['state']:<13} {'':<10} {skipped['key']}: "

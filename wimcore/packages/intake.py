@@ -228,8 +228,11 @@ class _Intake:
             record.keys.append(pkg.key)
             record.verification.append(check)
         record.action = "use"
-        record.detail += "; " + "; ".join(f"{Path(v.folder).name}: {v.summary()}"
-                                          for v in record.verification)
+        if len(record.verification) == 1:
+            record.detail += "; " + record.verification[0].summary()
+        else:
+            record.detail += "; " + "; ".join(f"{Path(v.folder).name}: {v.summary()}"
+                                              for v in record.verification)
 
     def _setup_du(self, record: InputRecord) -> None:
         row = record.input
