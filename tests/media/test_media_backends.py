@@ -202,3 +202,11 @@ def test_tampered_package_stops_the_media_run(media: Path, tmp_path: Path) -> No
     with pytest.raises(PackageTamperedError, match=r"recenv\.exe"):
         service(media, updates, ServiceOptions(backend="staged"))
     assert tree_hashes(media) == before
+
+
+def test_lcu_without_ssu_warning_in_the_media_summary(media: Path) -> None:
+    lcu = media / "updates/Windows11.0-KB5044284-x64.msu"
+    report = service(media, [lcu], ServiceOptions(backend="staged"))
+    warned = [w for w in report.warnings if "without a servicing stack update" in w]
+    assert {w.split(":")[0] for w in warned} >= {"install.wim", "boot.wim"}
+    assert "warning: install.wim:1 'Windows 11 Pro': cumulative update" in report.summary()

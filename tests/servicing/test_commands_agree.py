@@ -110,8 +110,11 @@ def test_stage_refuses_image_types_that_cannot_take_packages(win_wim, tmp_path: 
                                         "--allow-incomplete"])
     assert out.exit_code == 0
     plain = win_wim(wf.WinSpec(kind="plain"), name="data.wim")
-    with pytest.raises(NotWindowsImageError):
-        service_wim(plain, [msu], images=1)
+    for images in (1, "all"):
+        with pytest.raises(NotWindowsImageError):
+            service_wim(plain, [msu], images=images)
+    out = CliRunner().invoke(_group(), ["stage", str(plain), "all", str(msu)])
+    assert out.exit_code == 1 and "is a Windows image" in out.output
     assert digest(boot) == before
 
 

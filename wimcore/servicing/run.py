@@ -44,13 +44,12 @@ from wimcore.servicing.backend import (
 )
 from wimcore.servicing.errors import (
     HistoryError,
+    NotWindowsImageError,
     ServicingError,
     ServicingRunError,
 )
 from wimcore.servicing.history import History, load_history, sidecar_path
-from wimcore.servicing.image_inventory import (
-    inventory,
-)
+from wimcore.servicing.image_inventory import ImageType, inventory
 from wimcore.servicing.planner import PlanState, plan
 from wimcore.servicing.report import (
     ImageReport,
@@ -333,6 +332,10 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
                     raise refusal_error(job, engine.name, why)
                 if job.entries:
                     jobs.append((rep, job))
+            if selected and all(r.image_type == ImageType.NOT_WINDOWS.value
+                                for r in report.images):
+                raise NotWindowsImageError(f"{path}: no selected image is a Windows image "
+                                           "(no Windows/ folder): nothing to service")
             batches = [jobs] if engine.batches and jobs else [[j] for j in jobs]
             for batch in batches:
                 _apply(run, engine, batch, work)
