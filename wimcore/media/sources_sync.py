@@ -172,6 +172,7 @@ def sync_from_image(overlay: SourcesOverlay, image: Image, root: str, label: str
     if not wanted:
         return []
     done: list[SyncAction] = []
+    overlay.staging.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=overlay.staging))
     try:
         image.extract([w[0] for w in wanted], tmp, progress=progress)
