@@ -653,10 +653,16 @@ def service(media_dir: str | os.PathLike[str],
                          backend_note=getattr(engine, "note", "") or None,
                          skip_verify=opts.skip_verify, log=str(log_path),
                          report=str(report_path))
-    _check_space(work_root, estimate_space(install, boot, sources, inputs) + opts.space_margin)
-    if opts.iso is not None:
-        iso_dir = Path(opts.iso).absolute().parent
-        _check_space(iso_dir, _tree_size(media) + opts.space_margin)
+    try:
+        _check_space(work_root, estimate_space(install, boot, sources, inputs)
+                     + opts.space_margin)
+        if opts.iso is not None:
+            iso_dir = Path(opts.iso).absolute().parent
+            _check_space(iso_dir, _tree_size(media) + opts.space_margin)
+    except BaseException:
+        if made_root:
+            work_root.rmdir()
+        raise
     work.mkdir()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(log_path, encoding="utf-8")

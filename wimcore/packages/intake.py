@@ -245,9 +245,10 @@ class _Intake:
         dest = self._dest(row.path)
         check: PackageVerification
         if row.packages:  # a manifest-based Setup update: expand and verify it as a package
-            result = expand(row.path, dest, progress=self.progress) if row.format != "folder" \
-                else None
-            folder = result.dest if result is not None else row.path
+            if row.format in ("folder", "mum"):
+                folder = row.path if row.format == "folder" else row.path.parent
+            else:
+                folder = expand(row.path, dest, progress=self.progress).dest
             pkg = load_package(_outermost_mum_folders(folder)[0])
             check = (skipped_verification(folder, pkg) if self.skip_verify
                      else verify_expanded_package(folder, pkg))
