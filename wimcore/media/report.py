@@ -137,6 +137,7 @@ class MediaReport:
                              + f": {item.action}: {item.detail}"
                              + (f" ({item.input.reason})" if item.action != "use" else "")
                              + (f": {item.error}" if item.error else ""))
+                lines += [f"      {line}" for line in item.unverified_lines()]
         lines.append("Steps:")
         seed_width = max((len(s.seed_step) for s in self.steps), default=4)
         for s in self.steps:

@@ -51,6 +51,14 @@ class InputRecord:
     error: str | None = None
     seconds: float = 0.0
 
+    def unverified_lines(self, limit: int = 5) -> list[str]:
+        """Readable lines for the files whose bytes could not be checked (the first few)."""
+        files = [u for v in self.verification for u in v.unverified]
+        lines = [f"unverified: {u.path}: {u.reason}" for u in files[:limit]]
+        if len(files) > limit:
+            lines.append(f"unverified: ... and {len(files) - limit} more (see the JSON report)")
+        return lines
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return {**self.input.to_dict(), "action": self.action, "detail": self.detail,
@@ -122,6 +130,8 @@ class Intake:
         for n, row in enumerate(rows):
             text = "  " + "  ".join(row[i].ljust(widths[i]) for i in range(4))
             lines.append(text + (f"  {details[n - 1]}" if n else "  WHAT"))
+            if n:
+                lines += [f"      {line}" for line in self.records[n - 1].unverified_lines()]
         lines.append(f"  note: {SIGNATURE_NOTE}")
         return "\n".join(lines)
 

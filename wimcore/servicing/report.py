@@ -221,6 +221,7 @@ class ServicingReport:
                          f"{r.action}: {r.detail}"
                          + (f" ({r.input.reason})" if r.action in ("skip", "refuse", "ignore")
                             else "") + (f": {r.error}" if r.error else ""))
+            lines += [f"    {line}" for line in r.unverified_lines()]
         for img in self.images:
             lines.append(f"  image {img.index} \"{img.name}\" [{img.image_type or '?'}]: "
                          f"{img.status}")
