@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,24 +166,41 @@ def _named_member(catalogs: list[Catalog], rel: str) -> CatalogMember | None:
     return None
 
 
-def _keyform_matches(manifest_name: str, identity_name: str, version: str) -> bool:
-    """Whether a manifest file name (a component key form) names this component.
+class _KeyForms:
+    """A folder's component manifests by key form (``arch_name_token_version_lang_hash``),
+    indexed so that a package with thousands of components is checked quickly."""
 
-    Key forms are ``arch_name_token_version_lang_hash``; long names are shortened with
-    ``..`` in the middle, so both ends are compared then.
-    """
-    low = manifest_name.casefold()
-    if f"_{version.casefold()}_" not in low:
-        return False
-    parts = low.split("_")
-    if len(parts) < 6:
-        return False
-    name = "_".join(parts[1:-4])
-    want = identity_name.casefold()
-    if ".." in name:
-        head, _, tail = name.partition("..")
-        return want.startswith(head) and want.endswith(tail)
-    return name == want
+    def __init__(self, manifest_names: Iterable[str]) -> None:
+        self.exact: set[tuple[str, str]] = set()  # (name, version)
+        self.shortened: dict[str, list[tuple[str, str]]] = {}  # version -> [(head, tail)]
+        for m in manifest_names:
+            parts = m.casefold().removesuffix(".manifest").split("_")
+            if len(parts) < 6:
+                continue
+            name, version = "_".join(parts[1:-4]), parts[-3]
+            if ".." in name:  # long names are shortened with ".." in the middle
+                head, _, tail = name.partition("..")
+                self.shortened.setdefault(version, []).append((head, tail))
+            else:
+                self.exact.add((name, version))
+
+    def has(self, name: str, version: str) -> bool:
+        """Whether a manifest for this component identity is present."""
+        want, ver = name.casefold(), version.casefold()
+        if (want, ver) in self.exact:
+            return True
+        return any(want.startswith(h) and want.endswith(t)
+                   for h, t in self.shortened.get(ver, ()))
+
+
+def _suffixes(paths: Iterable[str]) -> set[str]:
+    """Every trailing part of each path at a ``/`` boundary: ``a/b/c`` -> a/b/c, b/c, c."""
+    out: set[str] = set()
+    for p in paths:
+        parts = p.split("/")
+        for n in range(len(parts)):
+            out.add("/".join(parts[n:]))
+    return out
 
 
 def verify_expanded_package(folder: str | os.PathLike[str],
@@ -285,8 +303,8 @@ def _check_presence(root: Path, pkg: Package, present: set[str], catalogs: list[
     """Every sub-package, component and file that the manifests and catalogs name is here."""
     mums = [pkg, *pkg.sub_packages]
     have = {p.identity.name.casefold() for p in mums}
-    manifest_files = [name for name in present if name.endswith(".manifest")
-                      and "/" not in name]
+    keyforms = _KeyForms(name for name in present if name.endswith(".manifest")
+                         and "/" not in name)
     parsed = {c.identity.name.casefold() for c in _all_components(pkg)}
     for mum in mums:
         source = Path(mum.path).name if mum.path else "update.mum"
@@ -301,9 +319,7 @@ def _check_presence(root: Path, pkg: Package, present: set[str], catalogs: list[
             result.sub_packages += 1
         for comp in mum.updated_components:
             name, version = comp.identity.name, comp.identity.version
-            if name.casefold() in parsed or any(
-                    _keyform_matches(m[:-len(".manifest")], name, version)
-                    for m in manifest_files):
+            if name.casefold() in parsed or keyforms.has(name, version):
                 result.components += 1
                 continue
             raise PackageIncompleteError(
@@ -314,12 +330,13 @@ def _check_presence(root: Path, pkg: Package, present: set[str], catalogs: list[
             f"{root}: the component manifest {manifest} names the file {fname}, but it is "
             "not in the package", file=fname, package=str(root))
     folders = {p.rsplit("/", 1)[0] for p in present if "/" in p}
+    tails = _suffixes(present)
     for c in catalogs:
         for m in c.members:
             if not m.name:
                 continue
             low = _norm(m.name)
-            if low in present or any(p.endswith("/" + low) for p in present):
+            if low in tails:
                 continue
             stem = low.rsplit(".", 1)[0]
             if low.endswith(".cab") and stem in folders:
