@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                      help="compression threads for both sides (default: all cores)")
     run.add_argument("--only", action="append", default=None, metavar="NAME",
-                     help="only these cases or groups (capture, export, apply, append, "
+                     help="only these cases or groups (capture, export, cli, apply, append, "
                           "progress, threads, size, diagnostic, compressor); repeatable")
     run.add_argument("--publish", action="store_true",
                      help="also refresh benchmarks/RESULTS.md and benchmarks/results/*.png")

@@ -81,7 +81,7 @@ def summarize(case: Case, samples: dict[str, list[Sample]],
         match = abs(produced["wimcore"] - produced["imagex"]) <= 0.01 * produced["imagex"]
     return {
         "name": case.name, "group": case.group, "title": case.title, "params": case.params,
-        "input_bytes": case.input_bytes, "sides": sides,
+        "input_bytes": case.input_bytes, "sides": sides, "wall_target": case.wall_target,
         "wall_ratio": wall_ratio, "op_ratio": op_ratio, "cpu_ratio": cpu_ratio,
         "instructions_ratio": instr_ratio, "op_instructions_ratio": op_instr_ratio,
         "rss_diff_mib": rss_diff, "compression_ratio": comp_ratio,
@@ -89,6 +89,9 @@ def summarize(case: Case, samples: dict[str, list[Sample]],
         "mb_per_s": {s: case.input_bytes / sides[s]["wall_median_s"] / 1e6 for s in SIDES},
         "targets": {
             "wall_ratio_le_1_02": (wall_ratio <= WALL_TARGET) if case.ratio_target else None,
+            # the case's own target (1.015 for the CLI export with recompression)
+            "wall_ratio_le_target": ((wall_ratio <= case.wall_target) if case.ratio_target
+                                     else None),
             "op_ratio_le_1_02": ((op_ratio <= WALL_TARGET) if case.ratio_target
                                  and op_ratio is not None else None),
             "rss_within_30_mib": None if case.solid else rss_diff <= RSS_TARGET_MIB,
@@ -141,7 +144,9 @@ def markdown(results: dict[str, Any], *, plots: list[str] | None = None) -> str:
         "process. Instr ratio = user-space instructions retired (perf counters, all threads), "
         "wimcore / wimlib-imagex; op instr ratio subtracts wimcore's start-up baseline "
         "(interpreter + imports + libwim load). Peak = ru_maxrss of the child. Out/in = output "
-        "size / corpus size.", "",
+        "size / corpus size. Wall target: ratio ≤ 1.02 unless the case names its own. "
+        "The CLI case runs the `wimcore` console script against `wimlib-imagex` (no op "
+        "ratio: nothing is timed inside it).", "",
         "| case | imagex s | wimcore s | ratio | op ratio | CPU ratio | instr ratio "
         "| op instr ratio | imagex peak MiB "
         "| wimcore peak MiB | Δ MiB | out/in | same size | imagex MB/s | wimcore MB/s "
@@ -162,7 +167,7 @@ def markdown(results: dict[str, Any], *, plots: list[str] | None = None) -> str:
             f"| {c['rss_diff_mib']:+.1f} | {_f(cr['imagex'] if cr else None, '.3f')} "
             f"| {_mark(c['output_bytes_match'])} "
             f"| {c['mb_per_s']['imagex']:.1f} | {c['mb_per_s']['wimcore']:.1f} "
-            f"| {_mark(c['targets']['wall_ratio_le_1_02'])} "
+            f"| {_wall_mark(c)} "
             f"| {_mark(c['targets']['rss_within_30_mib'])} |")
     spreads = [(c["sides"]["imagex"]["wall_max_s"] - c["sides"]["imagex"]["wall_min_s"])
                / c["sides"]["imagex"]["wall_median_s"] for c in results["cases"]
@@ -195,6 +200,15 @@ def markdown(results: dict[str, Any], *, plots: list[str] | None = None) -> str:
     if plots:
         lines += ["", "## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in plots]
     return "\n".join(lines) + "\n"
+
+
+def _wall_mark(case: dict[str, Any]) -> str:
+    """The wall-target verdict against the case's own target, naming it when it is not
+    the suite's 1.02 (results.json files of older runs have the 1.02 verdict only)."""
+    targets = case["targets"]
+    mark = _mark(targets.get("wall_ratio_le_target", targets["wall_ratio_le_1_02"]))
+    target = case.get("wall_target", WALL_TARGET)
+    return mark if target == WALL_TARGET else f"{mark} (≤ {target:g})"
 
 
 def _block(size: int) -> str:

@@ -132,7 +132,9 @@ def run_suite(opts: Options) -> dict[str, Any]:
     log(f"corpus {opts.size_mb:g} MiB (seed {opts.seed}) in {out}")
     main_corpus = corpus.build(out, opts.size_mb, opts.seed)
     factor = 2.0 if opts.quick else 4.0
-    sizes = {opts.size_mb / factor: None, opts.size_mb: None, opts.size_mb * factor: None}
+    sizes = [opts.size_mb / factor, opts.size_mb, opts.size_mb * factor]
+    if not _wants_size_group(opts.only):
+        sizes = [opts.size_mb]  # the other corpora serve the size group alone
     size_corpora = {s: (main_corpus if s == opts.size_mb else corpus.build(out, s, opts.seed))
                     for s in sizes}
     launcher: Path | None
@@ -198,6 +200,12 @@ def run_suite(opts: Options) -> dict[str, Any]:
         publish_results(results, out, plot_names)
     log(f"done in {results['elapsed_s']:.0f} s: {out / 'results.md'}")
     return results
+
+
+def _wants_size_group(only: set[str] | None) -> bool:
+    """Whether ``--only`` keeps any case of the size group (capture_xpress_<N>mb)."""
+    return only is None or "size" in only or any(
+        name.startswith("capture_xpress_") and name.endswith("mb") for name in only)
 
 
 def _plots(results: dict[str, Any], out: Path) -> list[str]:

@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(libwim15 wimtools libmspack0 cabextract libhivex0 xorriso ntfs-3g binutils gcc libwim-dev
-          python3-venv)
+          python3-venv
+          # the VM backend's tests: QEMU and the stand-in guest's parts (tests/vm/standin)
+          qemu-system-x86 qemu-utils busybox-static libhivex-bin mtools)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -16,6 +18,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+elif ! apt-cache show --no-all-versions linux-image-amd64 2>/dev/null | grep '^Depends:' >/dev/null; then
+  # The stand-in guest's kernel is downloaded at test time (tests/vm/standin/kernel.py):
+  # apt must know the package, so lists that were never fetched are fetched once here.
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "setup: fetching apt's package lists (the VM tests download a kernel package)"
+  $SUDO apt-get update -qq
 fi
 
 PYTHON=${PYTHON:-python3}

@@ -29,6 +29,7 @@ from wimcore.errors import (
     UnsafePathError,
     UnsupportedError,
     WimcoreError,
+    WimcoreWarning,
     WimlibError,
     WimlibWarning,
 )
@@ -127,6 +128,7 @@ __all__ = [
     "Wim",
     "WimInfo",
     "WimcoreError",
+    "WimcoreWarning",
     "WimlibError",
     "WimlibWarning",
     "__version__",

@@ -33,7 +33,15 @@ class DestinationExistsError(WimcoreError):
         self.path = path
 
 
-class WimlibWarning(UserWarning):
+class WimcoreWarning(UserWarning):
+    """Base class of the warnings wimcore raises (what a C library printed while it worked).
+
+    Filter or collect them all with this one class; the CLI prints each as
+    ``wimcore: warning: ...`` and lists them under ``warnings`` in ``--json`` output.
+    """
+
+
+class WimlibWarning(WimcoreWarning):
     """A warning libwimlib printed during an operation (an ignored name, a lost attribute).
 
     wimcore raises each one through Python's :mod:`warnings` machinery; collect them

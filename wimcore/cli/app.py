@@ -120,6 +120,8 @@ def warnings_to_stderr() -> Iterator[None]:
         def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                  file: Any = None, line: str | None = None) -> None:
             text = str(message)
+            if text in current.warnings:  # e.g. a cabinet opened twice says it twice
+                return
             current.warnings.append(text)
             print(f"wimcore: warning: {text}", file=sys.stderr, flush=True)
 
@@ -240,7 +242,9 @@ def guarded(ctx: click.Context | None = None) -> Iterator[None]:
 
 
 def emit_json(data: Any) -> None:
-    """Print one JSON document on stdout."""
+    """Print one JSON document on stdout; a dict gets the warnings collected during the run."""
+    if isinstance(data, dict):
+        data.setdefault("warnings", list(current.warnings))
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
 

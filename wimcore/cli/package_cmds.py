@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -21,6 +22,14 @@ def _fail(exc: BaseException) -> click.ClickException:
     from wimcore.cli.errors import fail
 
     fail(exc)
+
+
+def _with_warnings(data: dict[str, Any]) -> dict[str, Any]:
+    """The JSON document plus the warnings (libmspack's, libwimlib's) raised during the run."""
+    from wimcore.cli.errors import current
+
+    data.setdefault("warnings", list(current.warnings))
+    return data
 
 
 @package_group.command("expand")
@@ -46,7 +55,7 @@ def expand_cmd(pkg: Path, dest: Path, allow_deltas: bool, as_json: bool, quiet: 
     except (WimcoreError, OSError) as exc:
         raise _fail(exc) from None
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2))
+        click.echo(json.dumps(_with_warnings(result.to_dict()), indent=2))
         return
     click.echo(f"expanded {pkg.name} ({result.format}) into {dest}: {result.files} files, "
                f"{result.bytes} bytes")
@@ -68,6 +77,6 @@ def inspect_cmd(pkg: Path, as_json: bool) -> None:
     except (WimcoreError, OSError) as exc:
         raise _fail(exc) from None
     if as_json:
-        click.echo(json.dumps(info.to_dict(), indent=2))
+        click.echo(json.dumps(_with_warnings(info.to_dict()), indent=2))
     else:
         click.echo("\n".join(info.summary()))

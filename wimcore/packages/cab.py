@@ -4,7 +4,8 @@
 exactly once (context manager or :meth:`Cabinet.close`). Members are extracted in
 folder order so that every folder is decompressed once, each to a temporary name beside
 its target that is renamed into place when complete; every name is checked before the
-first byte is written.
+first byte is written. What libmspack prints about a damaged cabinet never reaches the
+terminal: it becomes the ``detail`` of the error raised, or a ``CabinetWarning``.
 """
 
 from __future__ import annotations
@@ -166,11 +167,13 @@ class Cabinet(HandleOwner):
 
     def _open_one(self, path: Path) -> Any:
         buf = self._ffi.new("char[]", os.fsencode(path))
-        cab = self._decomp.open(self._decomp, buf)
+        cab, said = _mspack.call(self._decomp.open, self._decomp, buf, files=[str(path)])
         if cab == self._ffi.NULL:
             code = self._decomp.last_error(self._decomp)
-            _mspack.raise_error(code or 8, path=str(path), what="opening the cabinet")
+            _mspack.raise_error(code or 8, path=str(path), what="opening the cabinet",
+                                messages=said)
         self._keep.append(buf)
+        _mspack.warn(said, path=str(path))
         return cab
 
     def _follow_set(self) -> None:
@@ -198,13 +201,13 @@ class Cabinet(HandleOwner):
                 f"the {which} part of the cabinet set, {name!r}, is not in {str(directory)!r}",
                 path=str(self.path))
         other = self._open_one(found)
-        if prepend:
-            code = self._decomp.prepend(self._decomp, cab, other)
-        else:
-            code = self._decomp.append(self._decomp, cab, other)
+        merge = self._decomp.prepend if prepend else self._decomp.append
+        code, said = _mspack.call(merge, self._decomp, cab, other,
+                                  files=[*map(str, self.parts), str(found)])
         if code != 0:
             self._decomp.close(self._decomp, other)  # not merged: closed on its own
-            _mspack.check(code, path=str(found), what=f"joining the {which} part of the set")
+        _mspack.check(code, path=str(found), what=f"joining the {which} part of the set",
+                      messages=said)
         if prepend:
             self.parts.insert(0, found)
         else:
@@ -350,9 +353,10 @@ class Cabinet(HandleOwner):
             raise CabinetError(f"temporary name {tmp.name!r} is taken", path=str(self.path))
         buf = self._ffi.new("char[]", os.fsencode(tmp))
         try:
-            code = self._decomp.extract(self._decomp, self._file_ptrs[i], buf)
+            code, said = _mspack.call(self._decomp.extract, self._decomp, self._file_ptrs[i],
+                                      buf, files=[*map(str, self.parts), str(tmp)])
             _mspack.check(code, path=str(self.path), member=self.members[i].name,
-                          what="extracting")
+                          what="extracting", messages=said)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

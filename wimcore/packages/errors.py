@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from wimcore.errors import WimcoreError
+from wimcore.errors import WimcoreError, WimcoreWarning
 
 MSPACK_ERROR_NAMES: dict[int, str] = {
     0: "OK",
@@ -28,17 +28,41 @@ class CabinetError(WimcoreError):
     codes: ClassVar[frozenset[int]] = frozenset()
 
     def __init__(self, message: str, *, code: int | None = None, path: str | None = None,
-                 member: str | None = None) -> None:
+                 member: str | None = None, detail: str | None = None) -> None:
         self.code = code
         self.name = (f"MSPACK_ERR_{MSPACK_ERROR_NAMES.get(code, f'UNKNOWN_{code}')}"
                      if code is not None else None)
         self.path = path
         self.member = member
+        #: What libmspack itself printed during the failed call (its own words), if anything.
+        self.detail = detail
         where = ": ".join(str(p) for p in (path, member) if p)
         text = f"{where + ': ' if where else ''}{message}"
         if self.name is not None:
             text += f" [{self.name} ({code})]"
+        if detail:
+            text += f"; libmspack: {detail}"
         super().__init__(text)
+
+
+class CabinetWarning(WimcoreWarning):
+    """A message libmspack printed about a cabinet it could still read (an odd version,
+    a merged set whose parts disagree, data it salvaged).
+
+    Raised through Python's :mod:`warnings` machinery instead of reaching the terminal;
+    the CLI prints it as ``wimcore: warning: ...`` and lists it in ``--json`` output.
+    """
+
+    def __init__(self, message: str, path: str | None = None,
+                 member: str | None = None) -> None:
+        where = ": ".join(str(p) for p in (path, member) if p)
+        super().__init__(f"{where + ': ' if where else ''}libmspack: {message}")
+        self.path = path
+        self.member = member
+        self.message = message
+
+    def __reduce__(self) -> tuple[type[CabinetWarning], tuple[str, str | None, str | None]]:
+        return type(self), (self.message, self.path, self.member)
 
 
 class CorruptCabinetError(CabinetError):
