@@ -22,6 +22,9 @@ from wimcore.servicing.image_inventory import ImageType, InstalledPackage, Inven
 if TYPE_CHECKING:
     from wimcore.image import Image
 
+#: cu_target lives in the package model now; it stays importable from here.
+__all__ = ["PackageInput", "Plan", "PlanEntry", "PlanState", "cu_target", "load_inputs", "plan"]
+
 
 class PlanState(enum.Enum):
     """What a plan says about one package for one image."""
