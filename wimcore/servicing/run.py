@@ -258,7 +258,7 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
                 log_path: str | os.PathLike[str] | None = None,
                 progress: ProgressCallback | None = None,
                 history: bool = True, backend: str | ServicingBackend = "staged",
-                options: BackendOptions | None = None) -> ServicingReport:
+                options: BackendOptions | None = None, threads: int = 0) -> ServicingReport:
     """Service images of a WIM: expand packages, inventory, plan, apply, commit once.
 
     ``packages``: MSU/CAB files or expanded folders, expanded into ``work_dir`` (a
@@ -274,6 +274,7 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
     ``options`` configure it (``first_boot`` is a shortcut for ``options.first_boot``).
     Whatever the backend claims, the post-check of :mod:`wimcore.servicing.backend`
     decides what each package became, from the changed image's own records.
+    ``threads``: compression threads for the commit (0: libwimlib's default, one per core).
     """
     opts = options or BackendOptions(first_boot=first_boot)
     engine = get_backend(backend, opts) if isinstance(backend, str) else backend
@@ -323,7 +324,7 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
                 with run.step("commit", report.steps):
                     run.tell("committing the WIM")
                     try:
-                        wim.commit(progress=progress)
+                        wim.commit(progress=progress, threads=threads)
                     except (WimcoreError, OSError, KeyboardInterrupt) as exc:
                         raise _Abort(f"commit: {exc}") from exc
                 report.committed = True
