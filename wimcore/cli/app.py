@@ -543,6 +543,7 @@ def _register_optional_groups() -> None:
     cli.add_command(package_group)
     cli.add_command(media_group)
     cli.add_command(sample_group)
+    cli.add_command(__import__("wimcore.cli.fleet_cmds", fromlist=["x"]).fleet_group)
 
 
 _register_optional_groups()

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from wimcore.fleet.catalog import Catalog, now_iso
-from wimcore.fleet.errors import LibraryError
 
 _CHUNK = 1 << 20
 
@@ -51,7 +50,8 @@ def _image_record(wim_path: Path, index: int, sha256: str, size: int,
         inv = inventory(image)
         count = wim.info.image_count
         info = image.info
-    record = {"wim_path": str(wim_path), "wim_index": index, "name": image.name or str(index),
+        name = image.name
+    record = {"wim_path": str(wim_path), "wim_index": index, "name": name or str(index),
               "edition": inv.edition_id or info.edition_id, "arch": inv.arch or info.arch_label,
               "build": inv.build if inv.build is not None else info.build, "ubr": inv.ubr,
               "image_type": inv.image_type.value,

@@ -123,9 +123,8 @@ def _start_client(options: RunOptions, n_tasks: int, vm: bool) -> Any:
     n = options.workers or max(1, min(n_tasks, os.cpu_count() or 1))
     resources: dict[str, float] = {}
     if vm:
-        import psutil
-
-        resources = {"vm": 1, "MEMORY": float(psutil.virtual_memory().total)}
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        resources = {"vm": 1, "MEMORY": float(memory)}
     try:
         import bokeh  # noqa: F401
 
@@ -307,7 +306,7 @@ def _record_of(fut: Any, task: ImageTask) -> dict[str, Any]:
     try:
         record: dict[str, Any] = fut.result()
         return record
-    except Exception as exc:  # noqa: BLE001 - any task error becomes the image's record
+    except Exception as exc:  # any error of the task becomes the image's record
         from wimcore.fleet.task import record_path
 
         done = record_path(task)

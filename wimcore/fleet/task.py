@@ -94,10 +94,10 @@ def service_image(task: ImageTask, cancelled: Callable[[], bool] | None = None,
     """Service one image of a fleet run; returns (and stores) the record of what it became.
 
     ``cancelled`` replaces the Dask Event check (in-process use). ``after`` is ignored: the
-    runner passes the previous task on the same WIM there, so Dask runs them one by one. The record holds the
-    image's state (installed | staged | partial | failed | not-serviced | nothing-to-do |
-    cancelled), whether the WIM changed, each package's outcome with the post-check's
-    verdict, the worker, and the paths of the report and the log.
+    runner passes the previous task on the same WIM there, so Dask runs them one by one.
+    The record holds the image's state (installed | staged | partial | failed |
+    not-serviced | nothing-to-do | cancelled), whether the WIM changed, each package's
+    outcome with the post-check's verdict, the worker, and the paths of the report and the log.
     """
     out = record_path(task)
     if out.is_file():
