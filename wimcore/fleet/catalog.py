@@ -493,9 +493,34 @@ class Catalog:
             if r["client_host"] == host and r["client_pid"] != os.getpid()
             and not _pid_alive(int(r["client_pid"]))]
         for run_id in gone:
-            self.finish_run(run_id, "failed", "the client stopped before the run finished; "
-                                              "images without a result were not recorded")
+            recovered = self._recover_records(run_id)
+            self.finish_run(run_id, "failed", "the client stopped before the run finished"
+                            + (f"; {recovered} result(s) recovered from the task records"
+                               if recovered else ""))
         return gone
+
+    def _recover_records(self, run_id: str) -> int:
+        """Record results that tasks wrote (``<outputs>/<image>.json``) but no client did."""
+        run = self.run(run_id)
+        outputs = run["options"].get("outputs")
+        if not outputs:
+            return 0
+        n = 0
+        for img in run["images"]:
+            if img["status"] not in ("queued", "in process"):
+                continue
+            path = Path(outputs) / f"{img['image_id']}.json"
+            try:
+                record = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if record.get("run_id") == run_id and int(record.get("image_id", -1)) == \
+                    img["image_id"]:
+                record["note"] = "; ".join(x for x in (record.get("note"), "recovered from "
+                                                       "the task's record") if x)
+                self.record_result(run_id, record)
+                n += 1
+        return n
 
     # -- reports -----------------------------------------------------------------------------
 

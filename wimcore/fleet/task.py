@@ -185,8 +185,10 @@ def _from_report(record: dict[str, Any], report: Any, task: ImageTask) -> None:
             record["error"] = "; ".join(f.get("error", "") for f in img.failed)
     elif record["error"] is None and report.errors:
         record["status"], record["error"] = "failed", report.errors[0]
-    if report.errors and record["error"] is None and record["status"] in ("failed", "partial"):
+    if report.errors and record["error"] is None:
         record["error"] = "; ".join(report.errors)
+        if record["status"] in ("staged", "installed", "nothing-to-do"):
+            record["status"] = "partial"  # continue-on-error: something else failed
     path = Path(task.outputs) / f"{task.image_id}.report.json"
     _write_json(path, report.to_dict())
     record["report_path"] = str(path)
