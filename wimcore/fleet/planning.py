@@ -25,7 +25,8 @@ class ImagePlan:
     image: dict[str, Any]
     apply: list[dict[str, Any]] = field(default_factory=list)
     other: list[dict[str, Any]] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)  # library files holding ``apply``
+    files: list[str] = field(default_factory=list)  # library files to hand to the run
+    broken: list[dict[str, str]] = field(default_factory=list)  # unreadable library files
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -33,7 +34,7 @@ class ImagePlan:
         return {"image": {k: self.image[k] for k in ("id", "name", "wim_path", "wim_index",
                                                      "edition", "arch", "build", "ubr")},
                 "apply": self.apply, "other": self.other, "files": self.files,
-                "error": self.error}
+                "broken": self.broken, "error": self.error}
 
 
 def select_updates(catalog: Catalog, *, arch: str | None = None,
@@ -64,6 +65,8 @@ def plan_images(catalog: Catalog, images: list[dict[str, Any]], *, arch: str | N
     updates = select_updates(catalog, arch=arch, text=text)
     file_of = {u["key"].lower(): u["stored_path"] for u in updates}
     files = sorted({u["stored_path"] for u in updates})
+    broken = _unreadable(files)
+    files = [f for f in files if f not in broken]
     out: list[ImagePlan] = []
     for img in images:
         ip = ImagePlan(img)
@@ -71,7 +74,11 @@ def plan_images(catalog: Catalog, images: list[dict[str, Any]], *, arch: str | N
         if arch is not None and (img.get("arch") or "") not in (arch, None, ""):
             ip.error = f"image architecture {img.get('arch')} is not {arch}"
             continue
+        # An unreadable file goes to the run too: servicing reports it failed (and, with
+        # continue-on-error, goes on with the rest).
+        ip.broken = [{"file": f, "error": why} for f, why in broken.items()]
         if not files:
+            ip.files = list(broken)
             continue
         try:
             with wimcore.open(img["wim_path"]) as wim:
@@ -87,4 +94,20 @@ def plan_images(catalog: Catalog, images: list[dict[str, Any]], *, arch: str | N
             (ip.apply if e.order is not None else ip.other).append(row)
         ip.apply.sort(key=lambda r: r["order"])
         ip.files = list(dict.fromkeys(r["file"] for r in ip.apply if r["file"]))
+        if ip.files:
+            ip.files += list(broken)
     return out
+
+
+def _unreadable(files: list[str]) -> dict[str, str]:
+    """Library files whose package metadata cannot be read (damaged since import), and why."""
+    from wimcore.errors import WimcoreError
+    from wimcore.servicing.planner import load_inputs
+
+    bad: dict[str, str] = {}
+    for f in files:
+        try:
+            load_inputs([f])
+        except (WimcoreError, OSError) as exc:
+            bad[f] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return bad

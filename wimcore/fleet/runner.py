@@ -198,7 +198,7 @@ def run_fleet(catalog: Catalog, options: RunOptions,
     plans = plan_images(catalog, images, arch=options.arch, text=options.text)
     if options.remove_superseded:
         _check_single_index(plans)
-    todo = [p for p in plans if p.apply and p.files]
+    todo = [p for p in plans if p.files and (p.apply or p.broken)]
     tell("planned", {"plans": [p.to_dict() for p in plans], "todo": len(todo)})
     if not todo:
         errors = [p for p in plans if p.error]

@@ -111,13 +111,14 @@ def service_image(task: ImageTask, cancelled: Callable[[], bool] | None = None,
     started = time.time()
     record: dict[str, Any] = {
         "run_id": task.run_id, "image_id": task.image_id, "wim_path": task.wim_path,
-        "wim_index": task.wim_index, "worker": _worker_address(), "status": "cancelled",
+        "wim_index": task.wim_index, "worker": _worker_address(), "status": "pending",
         "wim_changed": False, "packages": [], "error": None, "note": None,
         "started": _iso(started), "finished": None, "seconds": 0.0,
         "size_before": _size(task.wim_path), "size_after": None,
         "report_path": None, "log_path": str(Path(task.outputs) / f"{task.image_id}.log")}
     Path(task.outputs).mkdir(parents=True, exist_ok=True)
     if check():
+        record["status"] = "cancelled"
         record["note"] = "cancelled before it started: the WIM was not touched"
     else:
         _run(task, record, check)
@@ -174,8 +175,9 @@ def _from_report(record: dict[str, Any], report: Any, task: ImageTask) -> None:
     """Fill the record from the servicing report, and keep the report beside it."""
     record["wim_changed"] = bool(report.committed)
     img = next((i for i in report.images if i.index == task.wim_index), None)
+    cancelled = record["status"] == "cancelled"
     if img is not None:
-        if record["error"] is None and img.status != "pending":
+        if record["error"] is None and img.status != "pending" and not cancelled:
             record["status"] = img.status
         outcome = img.outcome or {}
         record["packages"] = [{k: p.get(k) for k in ("key", "kb", "kind", "state", "reason",
@@ -183,9 +185,9 @@ def _from_report(record: dict[str, Any], report: Any, task: ImageTask) -> None:
                               for p in outcome.get("packages", [])]
         if not record["packages"] and img.failed and record["error"] is None:
             record["error"] = "; ".join(f.get("error", "") for f in img.failed)
-    elif record["error"] is None and report.errors:
+    elif record["error"] is None and report.errors and not cancelled:
         record["status"], record["error"] = "failed", report.errors[0]
-    if report.errors and record["error"] is None:
+    if report.errors and record["error"] is None and not cancelled:
         record["error"] = "; ".join(report.errors)
         if record["status"] in ("staged", "installed", "nothing-to-do"):
             record["status"] = "partial"  # continue-on-error: something else failed
