@@ -163,7 +163,7 @@ def run_cmd(ctx: click.Context, scheduler: str | None, workers: int | None, back
     from wimcore.fleet.runner import RunOptions, run_fleet
 
     state: State = ctx.find_object(State) or State(False, False)
-    show = _Display(quiet=state.quiet or as_json)
+    show = _Display(quiet=state.quiet)
     options = RunOptions(scheduler=scheduler, workers=workers, backend=backend,
                          continue_on_error=continue_on_error,
                          remove_superseded=remove_superseded,

@@ -435,14 +435,15 @@ class Catalog:
                   p.get("reason"), p.get("verdict"))
                  for n, p in enumerate(result.get("packages") or [], start=1)])
 
-    def finish_run(self, run_id: str, status: str, note: str | None = None) -> None:
-        """Close a run with its final state; images still queued become cancelled."""
+    def finish_run(self, run_id: str, status: str, note: str | None = None, *,
+                   leftover: tuple[str, str] = ("cancelled", "not started: the run ended first")
+                   ) -> None:
+        """Close a run with its final state; images without a result get ``leftover``."""
         if status not in RUN_STATES:
             raise ValueError(f"unknown run state {status!r}")
         with self.transaction() as db:
-            db.execute("UPDATE run_images SET status='cancelled', note=COALESCE(note, "
-                       "'not started: the run ended first') WHERE run_id=? AND status IN "
-                       "('queued', 'in process')", (run_id,))
+            db.execute("UPDATE run_images SET status=?, note=COALESCE(note, ?) WHERE run_id=? "
+                       "AND status IN ('queued', 'in process')", (*leftover, run_id))
             db.execute("UPDATE runs SET status=?, finished=?, note=? WHERE id=?",
                        (status, now_iso(), note, run_id))
 
@@ -496,7 +497,10 @@ class Catalog:
             recovered = self._recover_records(run_id)
             self.finish_run(run_id, "failed", "the client stopped before the run finished"
                             + (f"; {recovered} result(s) recovered from the task records"
-                               if recovered else ""))
+                               if recovered else ""),
+                            leftover=("unknown", "no result was recorded (the client stopped): "
+                                      "the WIM is unchanged or fully serviced; a new run "
+                                      "plans from the image's own records"))
         return gone
 
     def _recover_records(self, run_id: str) -> int:
