@@ -53,6 +53,7 @@ class RunOptions:
     text: str | None = None
     retries: int = 2
     memory_limit: str | None = None  # per LocalCluster worker ("4GiB"); None: Dask's default
+    threads: int | None = None  # compression threads per task; None: cores / task slots
     backend_options: dict[str, Any] = field(default_factory=dict)
     poll_seconds: float = 0.2
 
@@ -232,7 +233,7 @@ def run_fleet(catalog: Catalog, options: RunOptions,
 
 def _execute(catalog: Catalog, options: RunOptions, todo: list[ImagePlan], run_id: str,
              outputs: Path, vm: bool, result: FleetRunResult, tell: Listener) -> None:
-    from distributed import Event, as_completed
+    from distributed import Event, wait
 
     vm_memory = float((int(options.backend_options.get("memory_mib", 4096)) + VM_OVERHEAD_MIB)
                       * 2**20)
@@ -249,7 +250,7 @@ def _execute(catalog: Catalog, options: RunOptions, todo: list[ImagePlan], run_i
                          "workers": result.workers, "total": len(todo)})
         cancel = Event(f"wimcore-cancel-{run_id}", client=client)
         threads = _threads_per_task(client)
-        common = min(threads.values()) if threads else 1
+        common = options.threads or (min(threads.values()) if threads else 1)
         resources = {"vm": 1, "MEMORY": vm_memory} if vm else None
         futures = []
         last_on_wim: dict[str, Any] = {}
@@ -269,19 +270,23 @@ def _execute(catalog: Catalog, options: RunOptions, todo: list[ImagePlan], run_i
             last_on_wim[task.wim_path] = fut
             futures.append((fut, task))
         by_key = {f.key: t for f, t in futures}
-        pending = as_completed([f for f, _ in futures])
+        remaining = [f for f, _ in futures]
         cancelling = False
-        while not pending.is_empty():
+        while remaining:
             if not cancelling and catalog.cancel_requested(run_id):
                 cancel.set()
                 cancelling = True
                 tell("cancelling", {"run_id": run_id})
-            for fut in pending.next_batch(block=False):
+            try:  # wake up at the first result, or to look at the cancel flag again
+                wait(remaining, timeout=options.poll_seconds, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                continue
+            for fut in [f for f in remaining if f.done()]:
+                remaining.remove(fut)
                 record = _record_of(fut, by_key[fut.key])
                 catalog.record_result(run_id, record)
                 result.images.append(record)
                 tell("result", {**record, "done": len(result.images), "total": len(todo)})
-            time.sleep(options.poll_seconds)
     except KeyboardInterrupt:
         # Ctrl-C: ask the tasks to stop, then keep recording what they become.
         Event(f"wimcore-cancel-{run_id}", client=client).set()
