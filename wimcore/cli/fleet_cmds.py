@@ -177,8 +177,8 @@ def run_cmd(ctx: click.Context, scheduler: str | None, workers: int | None, back
     if as_json:
         emit_json(result.to_dict())
     else:
-        click.echo(f"run {result.run_id or '-'}: {result.status}"
-                   + (f" ({result.seconds:.1f} s)" if result.run_id else "")
+        click.echo(result.note if result.run_id is None else
+                   f"run {result.run_id}: {result.status} ({result.seconds:.1f} s)"
                    + (f": {result.note}" if result.note else ""))
     if result.status == "cancelled":
         sys.exit(EXIT_CANCELLED)
