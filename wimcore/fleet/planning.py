@@ -9,9 +9,12 @@ Configuration Manager's "Schedule Updates" wizard filters them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wimcore.fleet.catalog import Catalog
+
+if TYPE_CHECKING:
+    from wimcore.packages.model import Package
 
 #: ``--arch`` values and the package architectures each one matches.
 ARCHES = {"x64": {"amd64", "x64", "wow64"}, "x86": {"x86"}, "arm64": {"arm64"}}
@@ -65,7 +68,7 @@ def plan_images(catalog: Catalog, images: list[dict[str, Any]], *, arch: str | N
     updates = select_updates(catalog, arch=arch, text=text)
     file_of = {u["key"].lower(): u["stored_path"] for u in updates}
     files = sorted({u["stored_path"] for u in updates})
-    broken = _unreadable(files)
+    loaded, broken = _load(files)  # each file's metadata read once for every image
     files = [f for f in files if f not in broken]
     out: list[ImagePlan] = []
     for img in images:
@@ -83,7 +86,7 @@ def plan_images(catalog: Catalog, images: list[dict[str, Any]], *, arch: str | N
         try:
             with wimcore.open(img["wim_path"]) as wim:
                 inv = inventory(wim.images[img["wim_index"]])
-            the_plan = plan(inv, files, staged=catalog.serviced_keys(img["id"]))
+            the_plan = plan(inv, loaded, staged=catalog.serviced_keys(img["id"]))
         except (WimcoreError, OSError) as exc:
             ip.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             continue
@@ -99,15 +102,16 @@ def plan_images(catalog: Catalog, images: list[dict[str, Any]], *, arch: str | N
     return out
 
 
-def _unreadable(files: list[str]) -> dict[str, str]:
-    """Library files whose package metadata cannot be read (damaged since import), and why."""
+def _load(files: list[str]) -> tuple[list[Package], dict[str, str]]:
+    """The packages of the readable files, and the unreadable ones (damaged since import)."""
     from wimcore.errors import WimcoreError
     from wimcore.servicing.planner import load_inputs
 
+    packages: list[Package] = []
     bad: dict[str, str] = {}
     for f in files:
         try:
-            load_inputs([f])
+            packages += [p for p, _source in load_inputs([f])]
         except (WimcoreError, OSError) as exc:
             bad[f] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return bad
+    return packages, bad
