@@ -13,7 +13,8 @@ import os
 import sys
 from pathlib import Path
 
-EXTRA_SUITES = {"cab": "benchmarks.cab_expand", "inventory": "benchmarks.inventory_bench"}
+EXTRA_SUITES = {"cab": "benchmarks.cab_expand", "inventory": "benchmarks.inventory_bench",
+                "startup": "benchmarks.startup"}
 
 
 def _parser() -> argparse.ArgumentParser:

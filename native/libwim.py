@@ -23,6 +23,21 @@ def version_tuple(encoded: int) -> tuple[int, int, int]:
     return (encoded >> 20, (encoded >> 10) & 0x3FF, encoded & 0x3FF)
 
 
+_case_insensitive = True
+
+
+def set_case_insensitive(insensitive: bool) -> None:
+    """Choose how paths inside images are matched, before libwim is first opened.
+
+    wimcore's default ignores case, as Windows does; wimlib-imagex's
+    ``WIMLIB_IMAGEX_IGNORE_CASE=0`` asks for exact case.
+    """
+    global _case_insensitive
+    if _library.loaded:
+        raise RuntimeError("libwim is already initialised; set the case rule before first use")
+    _case_insensitive = insensitive
+
+
 def _check_and_init(handle: Any) -> None:
     found = version_tuple(handle.wimlib_get_version())
     if found < MIN_VERSION:
@@ -32,8 +47,9 @@ def _check_and_init(handle: Any) -> None:
         )
     # UTF-8 strings everywhere; path lookups inside images ignore case, as on Windows
     # (an exact-case match still wins when names differ only by case).
-    code = handle.wimlib_global_init(handle.WIMLIB_INIT_FLAG_ASSUME_UTF8
-                                     | handle.WIMLIB_INIT_FLAG_DEFAULT_CASE_INSENSITIVE)
+    case = (handle.WIMLIB_INIT_FLAG_DEFAULT_CASE_INSENSITIVE if _case_insensitive
+            else handle.WIMLIB_INIT_FLAG_DEFAULT_CASE_SENSITIVE)
+    code = handle.wimlib_global_init(handle.WIMLIB_INIT_FLAG_ASSUME_UTF8 | case)
     if code != 0:
         raise NativeLibraryError(f"wimlib_global_init failed with code {code}")
 

@@ -92,6 +92,11 @@ class LazyLibrary:
         self._lock = threading.Lock()
         self._handle: Any = None
 
+    @property
+    def loaded(self) -> bool:
+        """True once the library was opened."""
+        return self._handle is not None
+
     def get(self) -> Any:
         """The opened library (NativeLibraryError naming the fix when it cannot be had)."""
         if self._handle is not None:

@@ -30,6 +30,7 @@ from wimcore.errors import (
     UnsupportedError,
     WimcoreError,
     WimlibError,
+    WimlibWarning,
 )
 
 if TYPE_CHECKING:
@@ -127,6 +128,7 @@ __all__ = [
     "WimInfo",
     "WimcoreError",
     "WimlibError",
+    "WimlibWarning",
     "__version__",
     "capture",
     "create",

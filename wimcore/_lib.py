@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import tempfile
 import threading
 from typing import Any, NoReturn
 
@@ -45,6 +44,8 @@ def _open() -> tuple[Any, Any]:
 
 def _capture_error_stream(ffi: Any, handle: Any) -> int | None:
     """Send libwimlib's printed errors to a private unlinked file we can read back."""
+    import tempfile
+
     fd, name = tempfile.mkstemp(prefix="wimcore-wimlib-", suffix=".log")
     try:
         if handle.wimlib_set_error_file_by_name(os.fsencode(name)) != 0:
@@ -70,8 +71,7 @@ def ffi() -> Any:
     return _ffi if _ffi is not None else _open()[1]
 
 
-def take_messages() -> str:
-    """Return (and consume) what libwimlib printed since the last call."""
+def _drain() -> str:
     global _err_offset
     if _err_fd is None:
         return ""
@@ -79,11 +79,55 @@ def take_messages() -> str:
         size = os.fstat(_err_fd).st_size
         if size <= _err_offset:
             return ""
-        data = os.pread(_err_fd, min(size - _err_offset, 65536), _err_offset)
+        data = os.pread(_err_fd, min(size - _err_offset, 1 << 20), _err_offset)
         _err_offset = size
-    text = data.replace(b"\x00", b"").decode("utf-8", "replace")
-    lines = [ln.strip() for ln in text.replace("\r", "\n").splitlines() if ln.strip()]
-    return " | ".join(lines)
+    return data.replace(b"\x00", b"").decode("utf-8", "replace")
+
+
+def split_messages(text: str) -> tuple[list[str], list[str]]:
+    """(errors, warnings) from libwimlib's printed text (``[ERROR] ...``, ``[WARNING] ...``).
+
+    A message may span lines; its continuation lines are joined with single spaces.
+    """
+    found_errors: list[str] = []
+    found_warnings: list[str] = []
+    for chunk in text.replace("\r", "\n").split("\n["):
+        chunk = chunk.lstrip("\n[")
+        kind, sep, body = chunk.partition("] ")
+        words = " ".join(line.strip() for line in (body if sep else chunk).splitlines()
+                         if line.strip())
+        if not words:
+            continue
+        if sep and kind == "WARNING":
+            found_warnings.append(words)
+        else:
+            found_errors.append(words)
+    return found_errors, found_warnings
+
+
+def emit_warnings(messages: list[str]) -> None:
+    """Raise each libwimlib warning as a Python :class:`wimcore.WimlibWarning`."""
+    if messages:
+        import warnings
+
+        for message in messages:
+            warnings.warn(message, errors.WimlibWarning, stacklevel=4)
+
+
+def take_messages() -> str:
+    """Return (and consume) the errors libwimlib printed since the last call.
+
+    Warnings printed in the same span are raised as :class:`wimcore.WimlibWarning`.
+    """
+    found_errors, found_warnings = split_messages(_drain())
+    emit_warnings(found_warnings)
+    return " | ".join(found_errors)
+
+
+def flush_warnings() -> None:
+    """After a successful call: everything libwimlib printed becomes a warning."""
+    found_errors, found_warnings = split_messages(_drain())
+    emit_warnings(found_warnings + found_errors)
 
 
 def raise_for(code: int, *, path: str | os.PathLike[str] | None = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,7 +37,10 @@ def sweep_stale(dest: Path) -> list[Path]:
         if not pid_text.isdigit() or _alive(int(pid_text)):
             continue
         try:
-            path.unlink()
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
             removed.append(path)
         except OSError:
             pass
@@ -111,6 +115,54 @@ def atomic_output(dest: str | os.PathLike[str], *, overwrite: bool = False) -> I
             tmp.unlink()
         except FileNotFoundError:
             pass
+
+
+def _mark_partial(exc: BaseException, where: Path) -> None:
+    try:
+        exc.partial_output = str(where)  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):  # pragma: no cover - exceptions without a __dict__
+        pass
+
+
+@contextmanager
+def staged_directory(dest: str | os.PathLike[str], *, stage: bool = True) -> Iterator[Path]:
+    """Yield the directory to extract into, so that a failure leaves nothing half-made.
+
+    When ``dest`` does not exist, the files go into a hidden sibling
+    (``.NAME.PID.RANDOM.wimcore-tmp``) renamed to ``dest`` only on success; a failure,
+    cancel or Ctrl-C removes it, and one left by a killed process is swept by the next
+    run. With ``stage=False`` (extractions that must know their final path) ``dest`` is
+    created and removed again on failure, which a SIGKILL cannot do. When ``dest``
+    already exists, files are written into it and an exception gets ``partial_output``
+    naming the directory, because what was extracted before the failure remains.
+    """
+    target = Path(dest).absolute()
+    if target.is_dir():
+        try:
+            yield target
+        except BaseException as exc:
+            _mark_partial(exc, target)
+            raise
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not stage:
+        target.mkdir()
+        try:
+            yield target
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            raise
+        return
+    sweep_stale(target)
+    tmp = temp_path_for(target)
+    tmp.mkdir()
+    try:
+        yield tmp
+        os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _fsync_dir(target.parent)
 
 
 class WriterLock:

@@ -213,7 +213,7 @@ def direntry_from_c(ffi: Any, d: Any, with_resources: bool) -> DirEntry:
     return DirEntry(
         name=s(d.filename) or "",
         path=full_path,
-        dos_name=s(d.dos_name) or None,
+        dos_name=s(d.dos_name),
         depth=int(d.depth),
         attributes=FileAttribute(int(d.attributes)),
         security_descriptor=sd,

@@ -33,6 +33,15 @@ class DestinationExistsError(WimcoreError):
         self.path = path
 
 
+class WimlibWarning(UserWarning):
+    """A warning libwimlib printed during an operation (an ignored name, a lost attribute).
+
+    wimcore raises each one through Python's :mod:`warnings` machinery; collect them
+    with ``warnings.catch_warnings(record=True)``. The CLI prints them to stderr as
+    ``wimcore: warning: ...`` and lists them under ``warnings`` in ``--json`` output.
+    """
+
+
 class StaleImageError(WimcoreError):
     """An Image object refers to a WIM that was closed or whose images were renumbered."""
 

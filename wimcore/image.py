@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from wimcore import _lib
+from wimcore.atomic import staged_directory
 from wimcore.direntry import DirEntry, direntry_from_c
 from wimcore.errors import MissingFileError, PathNotFoundError, StaleImageError
 from wimcore.imageinfo import ImageInfo
@@ -164,10 +165,11 @@ class Image:
         return self._wim.info.boot_index == self.index
 
     # -- the file tree ----------------------------------------------------------------
-    def _iterate(self, path: str, flags: int, with_resources: bool) -> list[DirEntry]:
+    def _iterate(self, path: str, flags: int, with_resources: bool,
+                 require_resources: bool = True) -> list[DirEntry]:
         ptr = self._check()
         lib, ffi = _lib.lib(), _lib.ffi()
-        if with_resources:
+        if with_resources and require_resources:
             flags |= lib.WIMLIB_ITERATE_DIR_TREE_FLAG_RESOURCES_NEEDED
         collector = _TreeCollector(with_resources)
         handle = ffi.new_handle(collector)
@@ -197,16 +199,25 @@ class Image:
         lib = _lib.lib()
         return self._iterate(path, lib.WIMLIB_ITERATE_DIR_TREE_FLAG_CHILDREN, False)
 
-    def walk(self, path: str = "/", *, resources: bool = False) -> Iterator[DirEntry]:
-        """Every entry under ``path`` (itself first), depth-first as libwimlib visits them."""
+    def walk(self, path: str = "/", *, resources: bool = False,
+             recursive: bool = True) -> Iterator[DirEntry]:
+        """Every entry under ``path`` (itself first), depth-first as libwimlib visits them.
+
+        ``resources=True`` copies each stream's blob entry (sizes, offsets, flags) where
+        libwimlib knows it; a blob absent from a split WIM's parts is then reported as
+        missing rather than failing the walk. ``recursive=False`` gives ``path`` alone.
+        """
         lib = _lib.lib()
-        yield from self._iterate(path, lib.WIMLIB_ITERATE_DIR_TREE_FLAG_RECURSIVE, resources)
+        flags = lib.WIMLIB_ITERATE_DIR_TREE_FLAG_RECURSIVE if recursive else 0
+        yield from self._iterate(path, flags, resources, require_resources=False)
 
     # -- reading and extracting --------------------------------------------------------
     def _extract_flags(self, *, ntfs: bool = False, unix_data: bool = False,
                        no_acls: bool = False, strict_acls: bool = False, glob: bool = False,
-                       preserve_dir_structure: bool = True, recover_data: bool = False,
-                       no_attributes: bool = False, replace_invalid_names: bool = True) -> int:
+                       strict_glob: bool = True, preserve_dir_structure: bool = True,
+                       recover_data: bool = False, no_attributes: bool = False,
+                       replace_invalid_names: bool = True, all_case_conflicts: bool = False,
+                       rpfix: bool | None = None, to_stdout: bool = False) -> int:
         lib = _lib.lib()
         flags = 0
         for on, flag in ((ntfs, lib.WIMLIB_EXTRACT_FLAG_NTFS),
@@ -214,56 +225,99 @@ class Image:
                          (no_acls, lib.WIMLIB_EXTRACT_FLAG_NO_ACLS),
                          (strict_acls, lib.WIMLIB_EXTRACT_FLAG_STRICT_ACLS),
                          (glob, lib.WIMLIB_EXTRACT_FLAG_GLOB_PATHS),
+                         (glob and strict_glob, lib.WIMLIB_EXTRACT_FLAG_STRICT_GLOB),
                          (not preserve_dir_structure,
                           lib.WIMLIB_EXTRACT_FLAG_NO_PRESERVE_DIR_STRUCTURE),
                          (recover_data, lib.WIMLIB_EXTRACT_FLAG_RECOVER_DATA),
                          (no_attributes, lib.WIMLIB_EXTRACT_FLAG_NO_ATTRIBUTES),
                          (replace_invalid_names and not ntfs,
-                          lib.WIMLIB_EXTRACT_FLAG_REPLACE_INVALID_FILENAMES)):
+                          lib.WIMLIB_EXTRACT_FLAG_REPLACE_INVALID_FILENAMES),
+                         (all_case_conflicts, lib.WIMLIB_EXTRACT_FLAG_ALL_CASE_CONFLICTS),
+                         (rpfix is True, lib.WIMLIB_EXTRACT_FLAG_RPFIX),
+                         (rpfix is False, lib.WIMLIB_EXTRACT_FLAG_NORPFIX),
+                         (to_stdout, lib.WIMLIB_EXTRACT_FLAG_TO_STDOUT)):
             if on:
                 flags |= flag
         return flags
 
     def extract(self, paths: str | Sequence[str], dest: str | os.PathLike[str], *,
                 progress: ProgressCallback | None = None, preserve_dir_structure: bool = True,
-                glob: bool = False, unix_data: bool = False, no_acls: bool = False,
-                strict_acls: bool = False, recover_data: bool = False) -> None:
-        """Extract files or trees into a host directory (as ``wimlib-imagex extract``)."""
+                glob: bool = False, strict_glob: bool = True, unix_data: bool = False,
+                no_acls: bool = False, strict_acls: bool = False, recover_data: bool = False,
+                no_attributes: bool = False, replace_invalid_names: bool = True,
+                all_case_conflicts: bool = False, to_stdout: bool = False) -> None:
+        """Extract files or trees into a host directory (as ``wimlib-imagex extract``).
+
+        Into a directory that does not exist yet, the files are written into a hidden
+        sibling that is renamed into place when complete (nothing appears under ``dest``
+        on failure, cancel or kill). Into an existing directory, a failure leaves what was
+        already extracted and the exception's ``partial_output`` names the directory.
+        ``to_stdout`` writes the files' data to standard output instead (regular files only).
+        """
         ptr = self._check()
         lib, ffi = _lib.lib(), _lib.ffi()
         items = [paths] if isinstance(paths, str) else list(paths)
         bufs = [_lib.cstr(wim_path(p)) for p in items]
         arr = ffi.new("const char *[]", bufs)
         flags = self._extract_flags(preserve_dir_structure=preserve_dir_structure, glob=glob,
-                                    unix_data=unix_data, no_acls=no_acls,
-                                    strict_acls=strict_acls, recover_data=recover_data)
-        os.makedirs(dest, exist_ok=True)
-        with progress_on(ptr, progress) as bridge:
-            code = lib.wimlib_extract_paths(ptr, self._index, _lib.cstr(dest), arr, len(bufs),
-                                            flags)
-        finish(bridge, code, path=items[0] if len(items) == 1 else os.fspath(dest),
-               image=self._index)
+                                    strict_glob=strict_glob, unix_data=unix_data,
+                                    no_acls=no_acls, strict_acls=strict_acls,
+                                    recover_data=recover_data, no_attributes=no_attributes,
+                                    replace_invalid_names=replace_invalid_names,
+                                    all_case_conflicts=all_case_conflicts, to_stdout=to_stdout)
+        where = items[0] if len(items) == 1 else os.fspath(dest)
+        if to_stdout:
+            with progress_on(ptr, progress) as bridge:
+                code = lib.wimlib_extract_paths(ptr, self._index, _lib.cstr("."), arr,
+                                                len(bufs), flags)
+            finish(bridge, code, path=where, image=self._index)
+            return
+        with staged_directory(dest) as target:
+            with progress_on(ptr, progress) as bridge:
+                code = lib.wimlib_extract_paths(ptr, self._index, _lib.cstr(target), arr,
+                                                len(bufs), flags)
+            finish(bridge, code, path=where, image=self._index)
+
+    def _has_reparse_points(self) -> bool:
+        return any(e.is_reparse_point for e in self.walk())
 
     def apply(self, target: str | os.PathLike[str], *, ntfs: bool | None = None,
               progress: ProgressCallback | None = None, unix_data: bool = False,
               no_acls: bool = False, strict_acls: bool = False,
-              recover_data: bool = False) -> None:
+              recover_data: bool = False, no_attributes: bool = False,
+              replace_invalid_names: bool = True, all_case_conflicts: bool = False,
+              rpfix: bool | None = None) -> None:
         """Apply the whole image to a directory, or to an NTFS volume (device or image file).
 
         NTFS mode (libntfs-3g) keeps security descriptors, named streams, short names and
         reparse points that a Linux directory cannot hold; it is chosen automatically when
-        ``target`` is a block device or a regular file.
+        ``target`` is a block device or a regular file. A directory that does not exist
+        yet is filled under a hidden sibling name and renamed into place when complete;
+        an existing directory keeps what was written before a failure (the exception's
+        ``partial_output`` says where). An NTFS volume is written in place: it is not a
+        directory that could be swapped in.
         """
         ptr = self._check()
         lib = _lib.lib()
         use_ntfs = is_ntfs_target(target) if ntfs is None else ntfs
         flags = self._extract_flags(ntfs=use_ntfs, unix_data=unix_data, no_acls=no_acls,
-                                    strict_acls=strict_acls, recover_data=recover_data)
-        if not use_ntfs:
-            os.makedirs(target, exist_ok=True)
-        with progress_on(ptr, progress) as bridge:
-            code = lib.wimlib_extract_image(ptr, self._index, _lib.cstr(target), flags)
-        finish(bridge, code, path=os.fspath(target), image=self._index)
+                                    strict_acls=strict_acls, recover_data=recover_data,
+                                    no_attributes=no_attributes,
+                                    replace_invalid_names=replace_invalid_names,
+                                    all_case_conflicts=all_case_conflicts, rpfix=rpfix)
+        if use_ntfs:
+            with progress_on(ptr, progress) as bridge:
+                code = lib.wimlib_extract_image(ptr, self._index, _lib.cstr(target), flags)
+            finish(bridge, code, path=os.fspath(target), image=self._index)
+            return
+        # Reparse-point fixups write the target's absolute path into symlinks, so an
+        # image that has them is applied under its final name (removed again on failure).
+        fixups = rpfix if rpfix is not None else self._wim.info.has_rpfix
+        in_place = bool(fixups) and self._has_reparse_points()
+        with staged_directory(target, stage=not in_place) as where:
+            with progress_on(ptr, progress) as bridge:
+                code = lib.wimlib_extract_image(ptr, self._index, _lib.cstr(where), flags)
+            finish(bridge, code, path=os.fspath(target), image=self._index)
 
     def _extract_one(self, path: str) -> tuple[Path, Path]:
         entry = self.stat(path)
@@ -298,19 +352,40 @@ class Image:
             shutil.rmtree(tmpdir, ignore_errors=True)  # POSIX keeps the open file readable
         return fh
 
-    def extract_list(self, list_file: str | os.PathLike[str], dest: str | os.PathLike[str], *,
-                     progress: ProgressCallback | None = None, glob: bool = False) -> None:
-        """Extract the paths named in a list file (one a line), as wimlib-imagex ``@LISTFILE``."""
+    def extract_list(self, list_file: str | os.PathLike[str] | None,
+                     dest: str | os.PathLike[str], *,
+                     progress: ProgressCallback | None = None, glob: bool = False,
+                     strict_glob: bool = True, unix_data: bool = False, no_acls: bool = False,
+                     strict_acls: bool = False, recover_data: bool = False,
+                     no_attributes: bool = False, replace_invalid_names: bool = True,
+                     all_case_conflicts: bool = False, to_stdout: bool = False) -> None:
+        """Extract the paths named in a list file (one a line), as wimlib-imagex ``@LISTFILE``.
+
+        ``list_file=None`` reads the list from standard input. The list may be UTF-8 or
+        UTF-16LE; ``;`` and ``#`` start comments. Atomic as :meth:`extract`.
+        """
         ptr = self._check()
         lib = _lib.lib()
-        if not os.path.isfile(list_file):
+        if list_file is not None and not os.path.isfile(list_file):
             raise MissingFileError(47, "no such path list file", path=os.fspath(list_file))
-        flags = self._extract_flags(glob=glob)
-        os.makedirs(dest, exist_ok=True)
-        with progress_on(ptr, progress) as bridge:
-            code = lib.wimlib_extract_pathlist(ptr, self._index, _lib.cstr(dest),
-                                               _lib.cstr(list_file), flags)
-        finish(bridge, code, path=os.fspath(list_file), image=self._index)
+        flags = self._extract_flags(glob=glob, strict_glob=strict_glob, unix_data=unix_data,
+                                    no_acls=no_acls, strict_acls=strict_acls,
+                                    recover_data=recover_data, no_attributes=no_attributes,
+                                    replace_invalid_names=replace_invalid_names,
+                                    all_case_conflicts=all_case_conflicts, to_stdout=to_stdout)
+        where = os.fspath(list_file) if list_file is not None else "(standard input)"
+        listed = _lib.cstr(os.fspath(list_file) if list_file is not None else None)
+        if to_stdout:
+            with progress_on(ptr, progress) as bridge:
+                code = lib.wimlib_extract_pathlist(ptr, self._index, _lib.cstr("."), listed,
+                                                   flags)
+            finish(bridge, code, path=where, image=self._index)
+            return
+        with staged_directory(dest) as target:
+            with progress_on(ptr, progress) as bridge:
+                code = lib.wimlib_extract_pathlist(ptr, self._index, _lib.cstr(target),
+                                                   listed, flags)
+            finish(bridge, code, path=where, image=self._index)
 
     # -- editing ----------------------------------------------------------------------
     def add_tree(self, source: str | os.PathLike[str], target: str) -> None:

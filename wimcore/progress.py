@@ -206,6 +206,7 @@ def finish(bridge: ProgressBridge, code: int, **where: Any) -> None:
         _lib.take_messages()
         raise Cancelled("cancelled; nothing was changed")
     _lib.check(code, **where)
+    _lib.flush_warnings()
 
 
 def standalone(callback: ProgressCallback | None) -> tuple[ProgressBridge, Any, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -30,6 +29,7 @@ class AddCommand:
     dereference: bool = False
     no_replace: bool = False
     verbose: bool = False
+    default_exclusions: bool = False  # wimlib-imagex's default capture config when no config
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,8 @@ def _add_flags(lib: Any, cmd: AddCommand) -> int:
                        ("verbose", lib.WIMLIB_ADD_FLAG_VERBOSE)):
         if getattr(cmd, attr):
             flags |= flag
+    if cmd.default_exclusions and cmd.config is None:
+        flags |= lib.WIMLIB_ADD_FLAG_WINCONFIG
     return flags
 
 
@@ -110,57 +112,103 @@ def build_commands(commands: Sequence[UpdateCommand]) -> tuple[Any, list[Any]]:
     return arr, keep
 
 
-def parse_commands(text: str) -> list[UpdateCommand]:
-    """Parse wimlib-imagex ``update`` command text (one command a line, # comments).
-
-    ``add [--unix-data --no-acls --strict-acls --dereference --no-replace --config=FILE] SRC DEST``,
-    ``delete [--force] [--recursive] PATH``, ``rename SRC DEST``.
-    """
-    commands: list[UpdateCommand] = []
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
+def split_words(line: str) -> list[str]:
+    """Split a command line as wimlib-imagex does: blanks separate words, and a word may be
+    quoted with ``"`` or ``'`` (no escapes: a backslash is an ordinary character, as in
+    Windows paths)."""
+    words: list[str] = []
+    i, n = 0, len(line)
+    while i < n:
+        if line[i].isspace():
+            i += 1
             continue
-        try:
-            words = shlex.split(line)
-        except ValueError as exc:
-            raise InvalidParameterError(24, f"update command line {lineno}: {exc}") from None
-        verb, rest = words[0].lower(), words[1:]
-        opts = [w for w in rest if w.startswith("--")]
-        args = [w for w in rest if not w.startswith("--")]
+        if line[i] in "\"'":
+            quote = line[i]
+            end = line.find(quote, i + 1)
+            if end < 0:
+                raise ValueError(f"missing closing quote: {line[i:]}")
+            words.append(line[i + 1:end])
+            i = end + 1
+            continue
+        start = i
+        while i < n and not line[i].isspace():
+            i += 1
+        words.append(line[start:i])
+    return words
+
+
+def decode_command_text(data: bytes) -> str:
+    """Text of a command or list file: UTF-8 (with or without BOM) or UTF-16LE."""
+    if data.startswith(b"\xff\xfe") or (len(data) >= 2 and data[0] < 0x80 and data[1] == 0):
+        return data.decode("utf-16-le", "strict").lstrip("\ufeff")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidParameterError(
+            31, f"the command text is neither UTF-8 nor UTF-16LE ({exc.reason} at byte "
+                f"{exc.start})") from None
+
+
+_ADD_OPTIONS = {"--verbose": "verbose", "--unix-data": "unix_data", "--no-acls": "no_acls",
+                "--noacls": "no_acls", "--strict-acls": "strict_acls",
+                "--dereference": "dereference", "--no-replace": "no_replace"}
+
+
+def parse_commands(text: str | bytes) -> list[UpdateCommand]:
+    """Parse wimlib-imagex ``update`` command text (one command a line).
+
+    ``add [--unix-data --no-acls --strict-acls --dereference --no-replace --verbose] SRC DEST``,
+    ``delete [--force] [--recursive] PATH``, ``rename SRC DEST``; lines whose first
+    non-blank character is ``#`` or ``;`` are comments. Bytes are decoded as UTF-8 or
+    UTF-16LE (a BOM is optional). wimcore also accepts ``add --config=FILE``.
+    """
+    if isinstance(text, bytes):
+        text = decode_command_text(text)
+    commands: list[UpdateCommand] = []
+    for lineno, raw in enumerate(text.replace("\r\n", "\n").split("\n"), start=1):
+        line = raw.strip().lstrip("\ufeff")
+        if not line or line[0] in "#;":
+            continue
 
         def bad(msg: str, _n: int = lineno, _line: str = line) -> InvalidParameterError:
             return InvalidParameterError(24, f"update command line {_n} ({_line!r}): {msg}")
 
+        try:
+            words = split_words(line)
+        except ValueError as exc:
+            raise bad(str(exc)) from None
+        verb, rest = words[0].lower(), words[1:]
+        opts = [w for w in rest if w.startswith("--")]
+        args = [w for w in rest if not w.startswith("--")]
         if verb == "add":
+            kwargs: dict[str, Any] = {}
+            for option in opts:
+                if option.startswith("--config="):
+                    kwargs["config"] = option.partition("=")[2]
+                elif option in _ADD_OPTIONS:
+                    kwargs[_ADD_OPTIONS[option]] = True
+                else:
+                    raise bad(f"unrecognized option {option} to update command \"add\"")
             if len(args) != 2:
                 raise bad("add needs SOURCE and DESTINATION")
-            kwargs: dict[str, Any] = {}
-            for opt in opts:
-                name, _, value = opt[2:].partition("=")
-                key = name.replace("-", "_")
-                if key == "config" and value:
-                    kwargs["config"] = value
-                elif key in {"unix_data", "no_acls", "strict_acls", "dereference", "no_replace",
-                             "verbose"}:
-                    kwargs[key] = True
-                else:
-                    raise bad(f"unknown add option {opt}")
             commands.append(AddCommand(args[0], args[1], **kwargs))
         elif verb == "delete":
-            if len(args) != 1:
-                raise bad("delete needs one PATH")
             unknown = set(opts) - {"--force", "--recursive"}
             if unknown:
-                raise bad(f"unknown delete option {sorted(unknown)[0]}")
+                raise bad(f"unrecognized option {sorted(unknown)[0]} to update command "
+                          "\"delete\"")
+            if len(args) != 1:
+                raise bad("delete needs one PATH")
             commands.append(DeleteCommand(args[0], recursive="--recursive" in opts,
                                           force="--force" in opts))
         elif verb == "rename":
-            if len(args) != 2 or opts:
+            if opts:
+                raise bad(f"unrecognized option {opts[0]} to update command \"rename\"")
+            if len(args) != 2:
                 raise bad("rename needs SOURCE and DESTINATION")
             commands.append(RenameCommand(args[0], args[1]))
         else:
-            raise bad(f"unknown command {verb!r} (add, delete or rename)")
+            raise bad(f"unknown update command {words[0]!r} (add, delete or rename)")
     return commands
 
 

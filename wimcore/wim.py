@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from wimcore import _lib
-from wimcore.atomic import WriterLock, atomic_output, publish, sweep_stale, temp_path_for
+from wimcore.atomic import (
+    WriterLock,
+    atomic_output,
+    publish,
+    staged_directory,
+    sweep_stale,
+    temp_path_for,
+)
 from wimcore.compression import Compression
 from wimcore.direntry import ResourceEntry, resource_from_c
 from wimcore.errors import (
@@ -97,7 +104,9 @@ class ImageCollection:
 
 def _write_flags(*, check_integrity: bool | None = False, recompress: bool = False,
                  solid: bool = False, pipable: bool = False, rebuild: bool = False,
-                 retain_guid: bool = False, fsync: bool = True) -> int:
+                 retain_guid: bool = False, fsync: bool = True, not_pipable: bool = False,
+                 no_solid_sort: bool = False, skip_external_wims: bool = False,
+                 soft_delete: bool = False) -> int:
     lib = _lib.lib()
     flags = 0
     if check_integrity:
@@ -109,7 +118,11 @@ def _write_flags(*, check_integrity: bool | None = False, recompress: bool = Fal
                      (pipable, lib.WIMLIB_WRITE_FLAG_PIPABLE),
                      (rebuild, lib.WIMLIB_WRITE_FLAG_REBUILD),
                      (retain_guid, lib.WIMLIB_WRITE_FLAG_RETAIN_GUID),
-                     (fsync, lib.WIMLIB_WRITE_FLAG_FSYNC)):
+                     (fsync, lib.WIMLIB_WRITE_FLAG_FSYNC),
+                     (not_pipable, lib.WIMLIB_WRITE_FLAG_NOT_PIPABLE),
+                     (no_solid_sort, lib.WIMLIB_WRITE_FLAG_NO_SOLID_SORT),
+                     (skip_external_wims, lib.WIMLIB_WRITE_FLAG_SKIP_EXTERNAL_WIMS),
+                     (soft_delete, lib.WIMLIB_WRITE_FLAG_SOFT_DELETE)):
         if on:
             flags |= flag
     return flags
@@ -324,9 +337,15 @@ class Wim(HandleOwner):
                   description: str | None = None, config: str | os.PathLike[str] | None = None,
                   ntfs: bool | None = None, unix_data: bool = False, no_acls: bool = False,
                   strict_acls: bool = False, dereference: bool = False, boot: bool = False,
-                  wimboot: bool = False, snapshot: bool = False,
+                  wimboot: bool = False, snapshot: bool = False, rpfix: bool | None = None,
+                  default_exclusions: bool = False,
                   progress: ProgressCallback | None = None) -> Image:
-        """Capture a directory, an NTFS volume, or several (source, target) pairs as a new image."""
+        """Capture a directory, an NTFS volume, or several (source, target) pairs as a new image.
+
+        ``default_exclusions`` applies wimlib-imagex's default capture configuration
+        (``\\pagefile.sys``, ``\\System Volume Information``, ...) when no ``config`` is
+        given; ``rpfix`` forces (True) or disables (False) absolute symlink fixups.
+        """
         ptr = self._ptr_checked()
         lib, ffi = _lib.lib(), _lib.ffi()
         multi = not isinstance(source, (str, os.PathLike))
@@ -341,7 +360,10 @@ class Wim(HandleOwner):
                          (strict_acls, lib.WIMLIB_ADD_FLAG_STRICT_ACLS),
                          (dereference, lib.WIMLIB_ADD_FLAG_DEREFERENCE),
                          (boot, lib.WIMLIB_ADD_FLAG_BOOT), (wimboot, lib.WIMLIB_ADD_FLAG_WIMBOOT),
-                         (snapshot, lib.WIMLIB_ADD_FLAG_SNAPSHOT)):
+                         (snapshot, lib.WIMLIB_ADD_FLAG_SNAPSHOT),
+                         (rpfix is True, lib.WIMLIB_ADD_FLAG_RPFIX),
+                         (rpfix is False, lib.WIMLIB_ADD_FLAG_NORPFIX),
+                         (default_exclusions and config is None, lib.WIMLIB_ADD_FLAG_WINCONFIG)):
             if on:
                 flags |= flag
         cfg = _lib.cstr(os.fspath(config) if config is not None else None)
@@ -374,7 +396,7 @@ class Wim(HandleOwner):
 
     def import_image(self, source: Wim, image: ImageRef = ALL, *, name: str | None = None,
                      description: str | None = None, boot: bool = False,
-                     keep_names: bool = True) -> list[Image]:
+                     keep_names: bool = True, wimboot: bool = False) -> list[Image]:
         """Export image(s) of ``source`` into this WIM in memory (blobs are shared, not copied).
 
         ``source`` is kept open until this WIM is closed or committed.
@@ -385,6 +407,8 @@ class Wim(HandleOwner):
         before = self.info.image_count
         index = -1 if image == ALL else source.resolve(image)
         flags = lib.WIMLIB_EXPORT_FLAG_BOOT if boot else 0
+        if wimboot:
+            flags |= lib.WIMLIB_EXPORT_FLAG_WIMBOOT
         if not keep_names:
             flags |= lib.WIMLIB_EXPORT_FLAG_NO_NAMES | lib.WIMLIB_EXPORT_FLAG_NO_DESCRIPTIONS
         _lib.check(lib.wimlib_export_image(src, index, ptr, _lib.cstr(name),
@@ -432,7 +456,8 @@ class Wim(HandleOwner):
               chunk_size: int | None = None, solid: bool = False,
               solid_compression: Compression | str | None = None, recompress: bool = False,
               check_integrity: bool = False, pipable: bool = False, threads: int = 0,
-              retain_guid: bool = False, fsync: bool = True,
+              retain_guid: bool = False, fsync: bool = True, no_solid_sort: bool = False,
+              skip_external_wims: bool = False,
               progress: ProgressCallback | None = None) -> None:
         """Write the WIM (or one image) to a new file, atomically: temporary name, then rename.
 
@@ -446,27 +471,33 @@ class Wim(HandleOwner):
         self.set_output(compression=compression, chunk_size=chunk_size,
                         solid_compression=solid_compression)
         flags = _write_flags(check_integrity=check_integrity, recompress=recompress, solid=solid,
-                             pipable=pipable, retain_guid=retain_guid, fsync=fsync)
+                             pipable=pipable, retain_guid=retain_guid, fsync=fsync,
+                             no_solid_sort=no_solid_sort, skip_external_wims=skip_external_wims)
         with atomic_output(path, overwrite=overwrite) as tmp:
             with progress_on(ptr, progress) as bridge:
                 code = lib.wimlib_write(ptr, _lib.cstr(tmp), index, flags, threads)
             finish(bridge, code, path=os.fspath(path))
 
     def write_to_fd(self, fd: int, *, image: ImageRef = ALL, pipable: bool = True,
-                    threads: int = 0, progress: ProgressCallback | None = None) -> None:
+                    threads: int = 0, solid: bool = False, check_integrity: bool = False,
+                    no_solid_sort: bool = False, skip_external_wims: bool = False,
+                    progress: ProgressCallback | None = None) -> None:
         """Stream the WIM to an open file descriptor (a pipe: pipable format by default)."""
         ptr = self._ptr_checked()
         lib = _lib.lib()
         index = WIMLIB_ALL_IMAGES if image == ALL else self.resolve(image)
+        flags = _write_flags(pipable=pipable, fsync=False, solid=solid,
+                             check_integrity=check_integrity, no_solid_sort=no_solid_sort,
+                             skip_external_wims=skip_external_wims)
         with progress_on(ptr, progress) as bridge:
-            code = lib.wimlib_write_to_fd(ptr, fd, index,
-                                          _write_flags(pipable=pipable, fsync=False), threads)
+            code = lib.wimlib_write_to_fd(ptr, fd, index, flags, threads)
         finish(bridge, code, path=f"fd {fd}")
 
     def commit(self, *, progress: ProgressCallback | None = None,
                check_integrity: bool | None = None, recompress: bool = False,
                rebuild: bool = False, threads: int = 0, in_place: bool = False,
-               fsync: bool = True) -> None:
+               fsync: bool = True, pipable: bool | None = None, solid: bool | None = None,
+               soft_delete: bool = False, no_solid_sort: bool = False) -> None:
         """Save the changes to this WIM's own file.
 
         By default the whole WIM is written to a temporary file beside it (blobs copied
@@ -484,7 +515,9 @@ class Wim(HandleOwner):
         integrity = info.has_integrity_table if check_integrity is None else check_integrity
         if in_place:
             flags = _write_flags(check_integrity=integrity, recompress=recompress,
-                                 rebuild=rebuild, fsync=fsync)
+                                 rebuild=rebuild, fsync=fsync, pipable=bool(pipable),
+                                 not_pipable=pipable is False, solid=bool(solid),
+                                 soft_delete=soft_delete, no_solid_sort=no_solid_sort)
             if self._lock is not None:
                 self._lock.release()
             try:
@@ -497,8 +530,10 @@ class Wim(HandleOwner):
             self._changed()
             self._modified = False
             return
-        flags = _write_flags(check_integrity=integrity, recompress=recompress, solid=self.is_solid,
-                             pipable=info.pipable, retain_guid=True, fsync=fsync)
+        flags = _write_flags(check_integrity=integrity, recompress=recompress,
+                             solid=self.is_solid if solid is None else solid,
+                             pipable=info.pipable if pipable is None else pipable,
+                             retain_guid=True, fsync=fsync, no_solid_sort=no_solid_sort)
         target = Path(self.path)
         sweep_stale(target.absolute())
         tmp = temp_path_for(target.absolute())
@@ -534,6 +569,33 @@ class Wim(HandleOwner):
         self._keepalive.clear()
         self._changed()
         self._modified = False
+
+    def apply_all(self, target: str | os.PathLike[str], *,
+                  progress: ProgressCallback | None = None, unix_data: bool = False,
+                  no_acls: bool = False, strict_acls: bool = False, recover_data: bool = False,
+                  no_attributes: bool = False, replace_invalid_names: bool = True,
+                  all_case_conflicts: bool = False, rpfix: bool | None = None) -> None:
+        """Apply every image into subdirectories of ``target`` named after the images.
+
+        As ``wimlib-imagex apply WIM all DIR``; atomic for a new ``target`` as
+        :meth:`Image.apply`.
+        """
+        ptr = self._ptr_checked()
+        lib = _lib.lib()
+        first = Image(self, 1) if self.info.image_count else None
+        if first is None:
+            raise ImageNotFoundError(18, "the WIM has no images", path=self.path)
+        flags = first._extract_flags(unix_data=unix_data, no_acls=no_acls,
+                                     strict_acls=strict_acls, recover_data=recover_data,
+                                     no_attributes=no_attributes,
+                                     replace_invalid_names=replace_invalid_names,
+                                     all_case_conflicts=all_case_conflicts, rpfix=rpfix)
+        fixups = rpfix if rpfix is not None else self.info.has_rpfix
+        in_place = bool(fixups) and any(i._has_reparse_points() for i in self.images)
+        with staged_directory(target, stage=not in_place) as where:
+            with progress_on(ptr, progress) as bridge:
+                code = lib.wimlib_extract_image(ptr, WIMLIB_ALL_IMAGES, _lib.cstr(where), flags)
+            finish(bridge, code, path=os.fspath(target))
 
     def verify(self, *, progress: ProgressCallback | None = None) -> None:
         """Check every blob's SHA-1 and every image's metadata (CorruptDataError on a mismatch)."""
@@ -700,9 +762,12 @@ def capture(source: str | os.PathLike[str], wim_path: str | os.PathLike[str], na
             solid: bool = False, config: str | os.PathLike[str] | None = None,
             ntfs: bool | None = None, boot: bool = False, unix_data: bool = False,
             threads: int = 0, check_integrity: bool = False, append: bool = False,
-            in_place: bool = False, fsync: bool = True,
+            in_place: bool = False, fsync: bool = True, overwrite: bool = False,
             progress: ProgressCallback | None = None) -> None:
     """Capture a directory or NTFS volume into a new WIM (or append to an existing one).
+
+    An existing ``wim_path`` is refused unless ``overwrite`` (then it is replaced
+    atomically, as wimlib-imagex capture replaces it) or ``append``.
 
     Appending rewrites the WIM beside itself and renames it over the original (the input
     stays byte-identical until then); ``in_place=True`` appends as wimlib-imagex does.
@@ -716,7 +781,7 @@ def capture(source: str | os.PathLike[str], wim_path: str | os.PathLike[str], na
             wim.commit(progress=progress, threads=threads, in_place=in_place, fsync=fsync,
                        check_integrity=check_integrity or None)
         return
-    if not append and os.path.exists(wim_path):
+    if not append and not overwrite and os.path.exists(wim_path):
         raise DestinationExistsError(os.fspath(wim_path))
     with create(compression) as wim:
         wim.add_image(source, name, description=description, config=config, ntfs=ntfs,
@@ -724,7 +789,7 @@ def capture(source: str | os.PathLike[str], wim_path: str | os.PathLike[str], na
         if boot:
             wim.boot_index = 1
         wim.write(wim_path, solid=solid, threads=threads, check_integrity=check_integrity,
-                  fsync=fsync, progress=progress)
+                  fsync=fsync, overwrite=overwrite, progress=progress)
 
 
 def join(parts: Sequence[str | os.PathLike[str]], dest: str | os.PathLike[str], *,
@@ -779,22 +844,38 @@ def optimize(path: str | os.PathLike[str], *, recompress: bool = False,
     return before, os.path.getsize(path)
 
 
-def extract_from_pipe(fd: int, image: ImageRef, target: str | os.PathLike[str], *,
-                      progress: ProgressCallback | None = None) -> None:
+def extract_from_pipe(fd: int, image: ImageRef | None, target: str | os.PathLike[str], *,
+                      progress: ProgressCallback | None = None, unix_data: bool = False,
+                      no_acls: bool = False, strict_acls: bool = False,
+                      recover_data: bool = False, no_attributes: bool = False,
+                      rpfix: bool | None = None) -> None:
     """Apply an image of a pipable WIM read from a file descriptor (e.g. stdin) to a directory.
 
-    The caller keeps ``fd``: libwimlib reads (and closes) a duplicate of it.
+    ``image=None`` takes the only image of a one-image WIM. The caller keeps ``fd``:
+    libwimlib reads (and closes) a duplicate of it. A new ``target`` is filled under a
+    hidden name and renamed into place when complete.
     """
     lib = _lib.lib()
-    os.makedirs(target, exist_ok=True)
-    bridge, func, handle = standalone(progress)
-    code = lib.wimlib_extract_image_from_pipe_with_progress(os.dup(fd), _lib.cstr(str(image)),
-                                                            _lib.cstr(target), 0, func, handle)
-    finish(bridge, code, path=os.fspath(target), image=image)
+    flags = 0
+    for on, flag in ((unix_data, lib.WIMLIB_EXTRACT_FLAG_UNIX_DATA),
+                     (no_acls, lib.WIMLIB_EXTRACT_FLAG_NO_ACLS),
+                     (strict_acls, lib.WIMLIB_EXTRACT_FLAG_STRICT_ACLS),
+                     (recover_data, lib.WIMLIB_EXTRACT_FLAG_RECOVER_DATA),
+                     (no_attributes, lib.WIMLIB_EXTRACT_FLAG_NO_ATTRIBUTES),
+                     (rpfix is True, lib.WIMLIB_EXTRACT_FLAG_RPFIX),
+                     (rpfix is False, lib.WIMLIB_EXTRACT_FLAG_NORPFIX)):
+        if on:
+            flags |= flag
+    name = None if image is None else str(image)
+    with staged_directory(target, stage=rpfix is not True) as where:
+        bridge, func, handle = standalone(progress)
+        code = lib.wimlib_extract_image_from_pipe_with_progress(
+            os.dup(fd), _lib.cstr(name), _lib.cstr(where), flags, func, handle)
+        finish(bridge, code, path=os.fspath(target), image=image)
 
 
 def verify(path: str | os.PathLike[str], *, refs: Iterable[str | os.PathLike[str]] = (),
-           progress: ProgressCallback | None = None) -> None:
+           check_integrity: bool = True, progress: ProgressCallback | None = None) -> None:
     """Verify a WIM file (integrity table, every blob's SHA-1, every image's metadata)."""
-    with open(path, refs=refs, check_integrity=True, progress=progress) as wim:
+    with open(path, refs=refs, check_integrity=check_integrity, progress=progress) as wim:
         wim.verify(progress=progress)

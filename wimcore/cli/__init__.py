@@ -1,4 +1,4 @@
-"""The ``wimcore`` command line: thin click commands over the public API."""
+"""The ``wimcore`` command line: wimlib-imagex and DISM syntax, wimcore's own groups."""
 
 from __future__ import annotations
 

@@ -1,122 +1,249 @@
-"""The ``wimcore`` command: wimlib-imagex/DISM vocabulary, thin calls into the public API."""
+"""The ``wimcore`` command: one dispatcher, commands loaded only when used, one error handler.
+
+wimlib-imagex's verbs (:mod:`wimcore.cli.imagex`) and DISM's syntax
+(:mod:`wimcore.cli.dism`) are parsed without click, so ``wimcore info`` starts about as
+fast as the interpreter. wimcore's own groups (``set``, ``package``, ``media``,
+``sample``) are click commands, imported only when named. ``cli`` (the click group
+holding everything, for click's test runner) is built on first access.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any
 
-import click
+from wimcore.cli import errors as cli_errors
+from wimcore.cli.errors import (  # noqa: F401  (exit codes re-exported for callers)
+    EXIT_CANCELLED,
+    EXIT_ERROR,
+    EXIT_EXISTS,
+    EXIT_INVALID_WIM,
+    EXIT_LOCKED,
+    EXIT_MISSING,
+    EXIT_NOT_FOUND,
+    EXIT_USAGE,
+    current,
+)
+from wimcore.cli.getopt import UsageError, split_globals
 
-import wimcore
-from wimcore import errors
-from wimcore.cli.progress import human, reporter
+if TYPE_CHECKING:
+    import click
 
-F = TypeVar("F", bound=Callable[..., Any])
+IMAGEX_VERBS = ("append", "apply", "capture", "delete", "dir", "export", "extract", "info",
+                "join", "mount", "mountrw", "optimize", "split", "unmount", "update", "verify")
+# wimcore's own command groups: module and attribute of the click command.
+CLICK_COMMANDS: dict[str, tuple[str, str]] = {
+    "set": ("wimcore.cli.set_cmd", "set_cmd"),
+    "package": ("wimcore.cli.app", "_package_group"),
+    "media": ("wimcore.cli.media_cmds", "media_group"),
+    "sample": ("wimcore.cli.media_cmds", "sample_group"),
+    "fleet": ("wimcore.cli.fleet_cmds", "fleet_group"),
+}
 
-# Exit codes (documented in the README).
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_MISSING = 3
-EXIT_INVALID_WIM = 4
-EXIT_NOT_FOUND = 5
-EXIT_EXISTS = 6
-EXIT_LOCKED = 7
-EXIT_CANCELLED = 130
+TOP_HELP = """\
+Usage: wimcore [--version] [--help] [-q] [--debug] COMMAND [ARGS]...
 
-_EXIT_FOR: list[tuple[type[BaseException], int]] = [
-    (errors.Cancelled, EXIT_CANCELLED),
-    (errors.LockedError, EXIT_LOCKED),
-    (errors.DestinationExistsError, EXIT_EXISTS),
-    (FileNotFoundError, EXIT_MISSING),
-    (errors.InvalidWimError, EXIT_INVALID_WIM),
-    (errors.ImageNotFoundError, EXIT_NOT_FOUND),
-    (errors.PathNotFoundError, EXIT_NOT_FOUND),
-    (errors.InvalidParameterError, EXIT_USAGE),
-]
+  Service Windows images (WIM/ESD/SWM) from any host, without mounting.
 
-_HINTS: list[tuple[type[BaseException], str]] = [
-    (errors.LibraryNotFoundError, ""),
-    (errors.LockedError, "wait for the other writer to finish, then retry"),
-    (errors.DestinationExistsError, "choose another name or remove the existing file"),
-    (errors.CorruptDataError, "the file is damaged; get a fresh copy"),
-    (errors.InvalidWimError, "check that the file is a complete WIM/ESD/SWM"),
-    (errors.ImageNotFoundError, "list the images with: wimcore info WIM"),
-    (errors.PathNotFoundError, "list the files with: wimcore dir WIM IMAGE"),
-    (errors.ReadOnlyError, "the WIM is read-only or split; export it to a new file instead"),
-]
+wimlib-imagex commands (same operands and options; see wimcore COMMAND --help):
+  append    capture a directory as a new image of an existing WIM
+  apply     apply an image (or all) to a directory or NTFS volume
+  capture   capture a directory or NTFS volume into a new WIM
+  delete    delete an image (or all)
+  dir       list the files of an image
+  export    export an image (or all) into a new or existing WIM
+  extract   extract files or folders of an image
+  info      show (or change) a WIM's header and images
+  join      join the parts of a split WIM
+  optimize  rebuild a WIM to reclaim space, optionally recompressing
+  split     split a WIM into parts
+  update    add, delete and rename files in an image
+  verify    check every blob, the metadata and the integrity table
+
+DISM syntax:
+  dism      /Get-WimInfo, /Export-Image, /Apply-Image, /Capture-Image, ... (wimcore dism /?)
+
+wimcore commands:
+  set       change an image's name, description, flags, properties, boot index
+  package   expand, inspect, list, plan and stage Windows update packages
+  media     service an installation media folder (the monthly routine)
+  sample    make wimcore's built-in sample media
+  fleet     service many images on Dask, with a servicing catalog (status, history, cancel)
+
+Options (before or after the command):
+  -q, --quiet  no progress or informational messages
+  --debug      show a traceback on errors
+  --version    print wimcore's and libwimlib's versions
+  -h, --help   this help
+"""
 
 
+def version_text() -> str:
+    """``wimcore --version``: wimcore's and the loaded libwimlib's versions."""
+    import wimcore
+    from wimcore import errors
+
+    try:
+        lib = wimcore.libwimlib_version()
+    except errors.LibraryNotFoundError as exc:
+        lib = f"not loaded ({exc})"
+    return f"wimcore {wimcore.__version__}\nlibwimlib {lib}\n"
+
+
+def _case_from_environment() -> None:
+    """WIMLIB_IMAGEX_IGNORE_CASE=0/no or 1/yes, as wimlib-imagex reads it."""
+    value = os.environ.get("WIMLIB_IMAGEX_IGNORE_CASE")
+    if value is None:
+        return
+    from wimcore._native import libwim
+
+    if value in ("0", "no"):
+        libwim.set_case_insensitive(False)
+    elif value in ("1", "yes"):
+        libwim.set_case_insensitive(True)
+    else:
+        print("wimcore: warning: ignoring unknown setting of WIMLIB_IMAGEX_IGNORE_CASE",
+              file=sys.stderr)
+
+
+@contextmanager
+def warnings_to_stderr() -> Iterator[None]:
+    """Show libwimlib's and libmspack's warnings as ``wimcore: warning:`` lines on stderr
+    and keep them for ``--json``."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+
+        def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: Any = None, line: str | None = None) -> None:
+            text = str(message)
+            current.warnings.append(text)
+            print(f"wimcore: warning: {text}", file=sys.stderr, flush=True)
+
+        warnings.showwarning = show
+        yield
+
+
+def _finish_stdout() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        cli_errors.quiet_broken_pipe()
+
+
+def run_guarded(action: Callable[[], int]) -> int:
+    """Run one command under the one error handler; return its exit status."""
+    current.wims, current.refs, current.warnings, current.json = [], [], [], False
+    try:
+        with warnings_to_stderr():
+            code = action()
+        _finish_stdout()
+        return code
+    except SystemExit:
+        raise
+    except BaseException as exc:  # the one handler: every failure ends here
+        cli_errors.fail(exc)
+
+
+def _run_click(args: list[str], want_help: bool) -> int:
+    import click
+
+    group = build_cli()
+    if want_help:
+        args = [*args, "--help"]
+    try:
+        result = group.main(args=args, prog_name="wimcore", standalone_mode=False,
+                            obj=State(current.debug, current.quiet))
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        cli_errors.fail(KeyboardInterrupt())
+    except click.UsageError as exc:
+        name = exc.ctx.command_path.removeprefix("wimcore").strip() if exc.ctx else ""
+        cli_errors.fail(UsageError(exc.format_message(), name or None))
+    except click.ClickException as exc:
+        print(f"wimcore: error: {exc.format_message()}", file=sys.stderr)
+        return exc.exit_code
+    return int(result) if isinstance(result, int) else 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the command line and exit with the command's status."""
+    raw = list(sys.argv[1:] if argv is None else argv)
+    args, flags = split_globals(raw)
+    current.debug, current.quiet = flags["debug"], flags["quiet"]
+    command = args[0] if args else None
+    if command in CLICK_COMMANDS:
+        raise SystemExit(run_guarded(lambda: _run_click(args, flags["help"])))
+    if flags["version"]:
+        sys.stdout.write(version_text())
+        raise SystemExit(0)
+    if command is None:
+        if flags["help"]:
+            sys.stdout.write(TOP_HELP)
+            raise SystemExit(0)
+        sys.stderr.write(TOP_HELP)
+        raise SystemExit(cli_errors.EXIT_USAGE)
+    if command in IMAGEX_VERBS:
+        from wimcore.cli import imagex
+
+        if flags["help"]:
+            sys.stdout.write(imagex.VERBS[command].help_text())
+            raise SystemExit(0)
+        _case_from_environment()
+        raise SystemExit(run_guarded(lambda: imagex.run(command, args[1:])))
+    if command.lower() == "dism":
+        from wimcore.cli import dism
+
+        if flags["help"]:
+            sys.stdout.write(dism.HELP)
+            raise SystemExit(0)
+        raise SystemExit(run_guarded(lambda: dism.run(args[1:])))
+    raise SystemExit(run_guarded(lambda: _unknown(command)))
+
+
+def _unknown(command: str) -> int:
+    raise UsageError(f"unknown command {command!r}", None)
+
+
+# -- helpers shared with the click groups (media, sample, package, set) ----------------------
 class State:
-    """Options shared by every command."""
+    """Options shared by every click command (from the root or the dispatcher)."""
 
     def __init__(self, debug: bool, quiet: bool) -> None:
         self.debug = debug
         self.quiet = quiet
 
 
-def _fail(exc: BaseException, debug: bool) -> NoReturn:
-    if debug:
-        import traceback
-
-        traceback.print_exception(exc)
-    if isinstance(exc, KeyboardInterrupt):
-        click.echo("wimcore: cancelled; nothing was changed", err=True)
-        sys.exit(EXIT_CANCELLED)
-    code = next((c for cls, c in _EXIT_FOR if isinstance(exc, cls)), EXIT_ERROR)
-    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if isinstance(exc, errors.LibraryNotFoundError):
-        message = str(exc)
-    hint = next((h for cls, h in _HINTS if isinstance(exc, cls)), "")
-    click.echo(f"wimcore: error: {message}" + (f" ({hint})" if hint else ""), err=True)
-    sys.exit(code)
-
-
 @contextmanager
-def guarded(ctx: click.Context) -> Iterator[None]:
-    """Turn wimcore errors and Ctrl-C into one line on stderr and a distinct exit code."""
-    state: State = ctx.find_object(State) or State(False, False)
+def guarded(ctx: click.Context | None = None) -> Iterator[None]:
+    """Send failures of a click command to the one error handler."""
+    state = ctx.find_object(State) if ctx is not None else None
+    if state is not None:
+        current.debug = current.debug or state.debug
+        current.quiet = current.quiet or state.quiet
     try:
         yield
-    except (errors.WimcoreError, OSError, KeyboardInterrupt) as exc:
-        _fail(exc, state.debug)
+    except SystemExit:
+        raise
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, (click.exceptions.Exit, click.ClickException)):
+            raise
+        cli_errors.fail(exc)
+    except KeyboardInterrupt as exc:
+        cli_errors.fail(exc)
 
 
 def emit_json(data: Any) -> None:
     """Print one JSON document on stdout."""
-    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
-
-
-def progress_for(ctx: click.Context, title: str) -> Any:
-    """The progress display for a long operation."""
-    state: State = ctx.find_object(State) or State(False, False)
-    return reporter(title, quiet=state.quiet)
-
-
-def _version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    if not value or ctx.resilient_parsing:
-        return
-    try:
-        lib = wimcore.libwimlib_version()
-    except errors.LibraryNotFoundError as exc:
-        lib = f"not loaded ({exc})"
-    click.echo(f"wimcore {wimcore.__version__}\nlibwimlib {lib}")
-    ctx.exit(0)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_version,
-              help="Print wimcore's and libwimlib's versions.")
-@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
-@click.pass_context
-def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
-    """Service Windows images (WIM/ESD/SWM) from any host, without mounting."""
-    ctx.obj = State(debug, quiet)
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
 
 def image_arg(value: str) -> int | str:
@@ -124,434 +251,117 @@ def image_arg(value: str) -> int | str:
     return int(value) if value.strip().isdigit() else value
 
 
-ref_option = click.option("--ref", "refs", multiple=True, metavar="PART",
-                          help="Another part of a split WIM (repeatable, globs allowed).")
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (schema in README).")
-threads_option = click.option("--threads", type=click.IntRange(0), default=0, show_default=True,
-                              help="Compression threads (0: one per core).")
-compress_option = click.option("--compress", type=click.Choice(
-    ["none", "xpress", "lzx", "lzms", "fast", "maximum", "recovery"], case_sensitive=False),
-    default=None, help="Compression type.")
+def progress_for(ctx: click.Context, title: str) -> Any:
+    """The progress display for a long operation."""
+    from wimcore.cli.progress import reporter
+
+    state = ctx.find_object(State)
+    quiet = current.quiet or (state.quiet if state is not None else False)
+    return reporter(title, quiet=quiet)
 
 
-def _result(as_json: bool, data: dict[str, Any], text: str) -> None:
-    if as_json:
-        emit_json(data)
-    else:
-        click.echo(text)
+# -- the click group (wimcore's own commands; the others pass through) ------------------------
+_CLI: Any = None
 
 
-# -- info / dir -------------------------------------------------------------------------
-def _image_line(image: wimcore.Image, boot_index: int) -> dict[str, Any]:
-    info = image.info
-    d = info.to_dict()
-    d["boot"] = image.index == boot_index
-    return d
-
-
-@cli.command()
-@click.argument("wim", type=click.Path(dir_okay=False))
-@click.argument("image", required=False)
-@click.option("--xml", "as_xml", is_flag=True, help="Print the raw XML document.")
-@click.option("--header", is_flag=True, help="Print the WIM header facts.")
-@ref_option
-@json_option
-@click.pass_context
-def info(ctx: click.Context, wim: str, image: str | None, as_xml: bool, header: bool,
-         refs: Sequence[str], as_json: bool) -> None:
-    """Show a WIM's images (name, edition, arch, build.UBR, languages, size, files)."""
-    with guarded(ctx), wimcore.open(wim, refs=refs) as w:
-        if as_xml:
-            click.echo(w.xml.decode("utf-16"))
-            return
-        winfo = w.info
-        images = [w.images[image_arg(image)]] if image else list(w.images)
-        rows = [_image_line(i, winfo.boot_index) for i in images]
-        if as_json:
-            emit_json({"path": os.path.abspath(wim), "header": winfo.to_dict(), "images": rows})
-            return
-        if header or not image:
-            click.echo(f"Path:        {os.path.abspath(wim)}")
-            click.echo(f"GUID:        {winfo.guid}")
-            click.echo(f"Images:      {winfo.image_count}")
-            click.echo(f"Compression: {winfo.compression.name} (chunk {winfo.chunk_size} bytes)")
-            click.echo(f"Parts:       {winfo.part_number}/{winfo.total_parts}")
-            click.echo(f"Boot index:  {winfo.boot_index}")
-            click.echo(f"Size:        {winfo.total_bytes} bytes")
-            flags = [k for k in ("has_integrity_table", "pipable", "is_marked_readonly", "spanned")
-                     if getattr(winfo, k)]
-            click.echo(f"Flags:       {', '.join(flags) or '-'}")
-            click.echo("")
-        for row in rows:
-            click.echo(f"Index:        {row['index']}{'  (boot)' if row['boot'] else ''}")
-            for label, key in (("Name", "name"), ("Description", "description"),
-                               ("Edition", "edition_id"), ("Flags", "flags"),
-                               ("Product", "product_name"), ("Type", "installation_type"),
-                               ("Arch", "arch"), ("Version", "version")):
-                if row.get(key) not in (None, ""):
-                    click.echo(f"{label + ':':<13} {row[key]}")
-            if row["languages"]:
-                click.echo(f"{'Languages:':<13} {', '.join(row['languages'])} "
-                           f"(default {row['default_language']})")
-            click.echo(f"{'Size:':<13} {row['total_bytes']} bytes")
-            click.echo(f"{'Files:':<13} {row['file_count']} files, {row['dir_count']} directories")
-            click.echo("")
-
-
-@cli.command("dir")
-@click.argument("wim", type=click.Path(dir_okay=False))
-@click.argument("image")
-@click.argument("path", required=False, default="/")
-@click.option("--detailed", is_flag=True, help="Show size, attributes, times and hashes.")
-@ref_option
-@json_option
-@click.pass_context
-def dir_cmd(ctx: click.Context, wim: str, image: str, path: str, detailed: bool,
-            refs: Sequence[str], as_json: bool) -> None:
-    """List the files of an image (recursively from PATH)."""
-    with guarded(ctx), wimcore.open(wim, refs=refs) as w:
-        entries = list(w.images[image_arg(image)].walk(path))
-        if as_json:
-            emit_json([e.to_dict() for e in entries])
-            return
-        for e in entries:
-            if detailed:
-                t = e.last_write_time.strftime("%Y-%m-%d %H:%M:%S") if e.last_write_time else "-"
-                click.echo(f"{'d' if e.is_dir else '-'} {e.size:>12} {int(e.attributes):#07x} {t} "
-                           f"{e.sha1 or '-':40} {e.path}")
-            else:
-                click.echo(e.path)
-
-
-# -- extract / apply --------------------------------------------------------------------
-@cli.command()
-@click.argument("wim", type=click.Path(dir_okay=False))
-@click.argument("image")
-@click.argument("paths", nargs=-1, required=True)
-@click.option("--dest", "dest", required=True, type=click.Path(file_okay=False),
-              help="Destination directory.")
-@click.option("--no-preserve-dir-structure", is_flag=True,
-              help="Put each extracted item directly in DEST.")
-@click.option("--glob/--no-glob", default=False, help="Treat PATHS as wildcard patterns.")
-@ref_option
-@json_option
-@click.pass_context
-def extract(ctx: click.Context, wim: str, image: str, paths: Sequence[str], dest: str,
-            no_preserve_dir_structure: bool, glob: bool, refs: Sequence[str],
-            as_json: bool) -> None:
-    """Extract files or folders from an image into a directory."""
-    with guarded(ctx), wimcore.open(wim, refs=refs) as w, progress_for(ctx, "extract") as cb:
-        start = time.monotonic()
-        w.images[image_arg(image)].extract(list(paths), dest, progress=cb, glob=glob,
-                                           preserve_dir_structure=not no_preserve_dir_structure)
-        _result(as_json, {"ok": True, "dest": os.path.abspath(dest), "paths": list(paths),
-                          "seconds": round(time.monotonic() - start, 3)},
-                f"Extracted {len(paths)} path(s) to {dest}")
-
-
-@cli.command()
-@click.argument("wim", type=click.Path(dir_okay=False))
-@click.argument("image")
-@click.argument("target", type=click.Path())
-@click.option("--ntfs/--no-ntfs", default=None,
-              help="Force (or forbid) NTFS-3G mode; default: NTFS when TARGET is a device or file.")
-@click.option("--unix-data", is_flag=True, help="Restore UNIX owners and modes stored in the WIM.")
-@ref_option
-@json_option
-@click.pass_context
-def apply(ctx: click.Context, wim: str, image: str, target: str, ntfs: bool | None,
-          unix_data: bool, refs: Sequence[str], as_json: bool) -> None:
-    """Apply a whole image to a directory or an NTFS volume (block device or image file)."""
-    with guarded(ctx), wimcore.open(wim, refs=refs) as w, progress_for(ctx, "apply") as cb:
-        start = time.monotonic()
-        w.images[image_arg(image)].apply(target, ntfs=ntfs, unix_data=unix_data, progress=cb)
-        _result(as_json, {"ok": True, "target": os.path.abspath(target),
-                          "seconds": round(time.monotonic() - start, 3)},
-                f"Applied image {image} to {target}")
-
-
-# -- capture / append ---------------------------------------------------------------------
-def _capture_options(func: F) -> F:
-    for option in reversed([
-        click.option("--description", default=None, help="Image description."),
-        compress_option,
-        click.option("--solid", is_flag=True, help="Solid LZMS resources (ESD)."),
-        click.option("--config", type=click.Path(dir_okay=False, exists=True), default=None,
-                     help="Capture configuration file (exclusions), as wimlib-imagex."),
-        click.option("--boot", is_flag=True, help="Mark the new image bootable."),
-        click.option("--unix-data", is_flag=True, help="Store UNIX owners and modes."),
-        click.option("--ntfs/--no-ntfs", default=None,
-                     help="Force (or forbid) NTFS-3G mode; default: NTFS for devices/files."),
-        click.option("--check", is_flag=True, help="Write an integrity table."),
-        click.option("--in-place", is_flag=True,
-                     help="append: add to the WIM in place (faster; see README) instead of "
-                          "rewriting it."),
-        threads_option, json_option,
-    ]):
-        func = option(func)
-    return func
-
-
-def _do_capture(ctx: click.Context, src: str, wim: str, name: str, append: bool,
-                **opts: Any) -> None:
-    with guarded(ctx), progress_for(ctx, "append" if append else "capture") as cb:
-        start = time.monotonic()
-        if append and not os.path.exists(wim):
-            raise errors.MissingFileError(47, "no such WIM file to append to", path=wim)
-        wimcore.capture(src, wim, name, description=opts["description"],
-                        compression=opts["compress"] or "lzx", solid=opts["solid"],
-                        config=opts["config"], ntfs=opts["ntfs"], boot=opts["boot"],
-                        unix_data=opts["unix_data"], threads=opts["threads"],
-                        check_integrity=opts["check"], append=append,
-                        in_place=opts["in_place"], progress=cb)
-        size = os.path.getsize(wim)
-        _result(opts["as_json"], {"ok": True, "output": os.path.abspath(wim), "name": name,
-                                  "size": size, "seconds": round(time.monotonic() - start, 3)},
-                f"{'Appended' if append else 'Captured'} {src} as {name!r} into {wim} "
-                f"({human(size)})")
-
-
-@cli.command()
-@click.argument("src", type=click.Path(exists=True))
-@click.argument("wim", type=click.Path(dir_okay=False))
-@click.argument("name")
-@_capture_options
-@click.pass_context
-def capture(ctx: click.Context, /, src: str, wim: str, name: str, **opts: Any) -> None:
-    """Capture a directory or NTFS volume into a new WIM."""
-    _do_capture(ctx, src, wim, name, False, **opts)
-
-
-@cli.command()
-@click.argument("src", type=click.Path(exists=True))
-@click.argument("wim", type=click.Path(dir_okay=False))
-@click.argument("name")
-@_capture_options
-@click.pass_context
-def append(ctx: click.Context, /, src: str, wim: str, name: str, **opts: Any) -> None:
-    """Capture a directory or NTFS volume as a new image of an existing WIM."""
-    _do_capture(ctx, src, wim, name, True, **opts)
-
-
-# -- update ---------------------------------------------------------------------------------
-def _pair(value: str, what: str) -> tuple[str, str]:
-    if ":" not in value:
-        raise click.BadParameter(f"{value!r}: expected {what}")
-    left, right = value.rsplit(":", 1) if what.startswith("SRC") else value.split(":", 1)
-    return left, right
-
-
-@cli.command()
-@click.argument("wim", type=click.Path(dir_okay=False))
-@click.argument("image")
-@click.option("--add", "adds", multiple=True, metavar="SRC:DEST",
-              help="Add a host file or folder at DEST (repeatable).")
-@click.option("--delete", "deletes", multiple=True, metavar="PATH",
-              help="Delete PATH (repeatable).")
-@click.option("--recursive", is_flag=True, help="Let --delete remove folders.")
-@click.option("--force", is_flag=True, help="Let --delete ignore missing paths.")
-@click.option("--rename", "renames", multiple=True, metavar="OLD:NEW",
-              help="Rename or move a path (repeatable).")
-@click.option("--commands", "commands_file", type=click.File("r"), default=None,
-              help="A file of wimlib-imagex update commands (add/delete/rename), in order.")
-@click.option("--in-place", is_flag=True, help="Append to the WIM instead of rewriting it.")
-@threads_option
-@json_option
-@click.pass_context
-def update(ctx: click.Context, wim: str, image: str, adds: Sequence[str], deletes: Sequence[str],
-           recursive: bool, force: bool, renames: Sequence[str], commands_file: Any,
-           in_place: bool, threads: int, as_json: bool) -> None:
-    """Edit an image in place: options apply as deletes, then renames, then adds."""
-    with guarded(ctx):
-        commands: list[wimcore.AddCommand | wimcore.DeleteCommand | wimcore.RenameCommand] = []
-        if commands_file is not None:
-            commands.extend(wimcore.parse_commands(commands_file.read()))
-        commands.extend(wimcore.DeleteCommand(p, recursive=recursive, force=force)
-                        for p in deletes)
-        commands.extend(wimcore.RenameCommand(*_pair(r, "OLD:NEW")) for r in renames)
-        commands.extend(wimcore.AddCommand(*_pair(a, "SRC:DEST")) for a in adds)
-        if not commands:
-            raise click.UsageError("nothing to do: give --add, --delete, --rename or --commands")
-        with wimcore.open(wim, writable=True) as w, progress_for(ctx, "update") as cb:
-            w.images[image_arg(image)].update(commands)
-            w.commit(progress=cb, in_place=in_place, threads=threads)
-        _result(as_json, {"ok": True, "output": os.path.abspath(wim), "commands": len(commands)},
-                f"Applied {len(commands)} command(s) to image {image} of {wim}")
-
-
-# -- export / delete / set ---------------------------------------------------------------
-@cli.command()
-@click.argument("src", type=click.Path(dir_okay=False))
-@click.argument("image")
-@click.argument("dest", type=click.Path(dir_okay=False))
-@compress_option
-@click.option("--solid", is_flag=True, help="Solid LZMS resources (ESD).")
-@click.option("--recompress", is_flag=True, help="Recompress data even when it could be copied.")
-@click.option("--boot", is_flag=True, help="Mark the exported image bootable.")
-@click.option("--chunk-size", type=int, default=None, help="Compression chunk size in bytes.")
-@click.option("--name", default=None, help="Name of the exported image.")
-@click.option("--description", default=None, help="Description of the exported image.")
-@click.option("--check", is_flag=True, help="Write an integrity table.")
-@click.option("--in-place", is_flag=True,
-              help="Append to an existing DEST in place instead of rewriting it.")
-@threads_option
-@ref_option
-@json_option
-@click.pass_context
-def export(ctx: click.Context, src: str, image: str, dest: str, compress: str | None,
-           solid: bool, recompress: bool, boot: bool, chunk_size: int | None, name: str | None,
-           description: str | None, check: bool, in_place: bool, threads: int,
-           refs: Sequence[str], as_json: bool) -> None:
-    """Export an image (or all) to a new WIM, or append it to an existing one."""
-    with guarded(ctx), progress_for(ctx, "export") as cb:
-        start = time.monotonic()
-        selected: Any = "all" if image.lower() == "all" else image_arg(image)
-        wimcore.export(src, selected, dest, compression=compress, solid=solid,
-                       recompress=recompress, boot=boot, chunk_size=chunk_size, threads=threads,
-                       name=name, description=description, refs=refs, check_integrity=check,
-                       in_place=in_place, progress=cb)
-        size = os.path.getsize(dest)
-        _result(as_json, {"ok": True, "output": os.path.abspath(dest), "size": size,
-                          "seconds": round(time.monotonic() - start, 3)},
-                f"Exported image {image} of {src} to {dest} ({human(size)})")
-
-
-@cli.command()
-@click.argument("wim", type=click.Path(dir_okay=False))
-@click.argument("image")
-@json_option
-@click.pass_context
-def delete(ctx: click.Context, wim: str, image: str, as_json: bool) -> None:
-    """Delete an image (the WIM is rebuilt, so the space is reclaimed)."""
-    with guarded(ctx), wimcore.open(wim, writable=True) as w, progress_for(ctx, "delete") as cb:
-        w.delete_image(image_arg(image))
-        w.commit(progress=cb)
-        _result(as_json, {"ok": True, "output": os.path.abspath(wim),
-                          "images": w.info.image_count}, f"Deleted image {image} from {wim}")
-
-
-@cli.command("set")
-@click.argument("wim", type=click.Path(dir_okay=False))
-@click.argument("image")
-@click.option("--name", default=None, help="New image name.")
-@click.option("--description", default=None, help="New description.")
-@click.option("--flags", default=None, help="New edition flags (e.g. Professional).")
-@click.option("--property", "properties", multiple=True, metavar="KEY=VALUE",
-              help="Set an XML property, e.g. WINDOWS/VERSION/SPBUILD=3803 (repeatable).")
-@click.option("--boot", is_flag=True, help="Make this image the boot image.")
-@json_option
-@click.pass_context
-def set_cmd(ctx: click.Context, wim: str, image: str, name: str | None,
-            description: str | None, flags: str | None, properties: Sequence[str], boot: bool,
-            as_json: bool) -> None:
-    """Change an image's name, description, flags, XML properties or make it the boot image."""
-    with guarded(ctx):
-        pairs = []
-        for prop in properties:
-            key, sep, value = prop.partition("=")
-            if not sep or not key:
-                raise click.BadParameter(f"{prop!r}: expected KEY=VALUE", param_hint="--property")
-            pairs.append((key, value))
-        with wimcore.open(wim, writable=True) as w:
-            img = w.images[image_arg(image)]
-            if name is not None:
-                img.name = name
-            if description is not None:
-                img.description = description
-            if flags is not None:
-                img.flags = flags
-            for key, value in pairs:
-                img.set_property(key, value)
-            if boot:
-                w.boot_index = img.index
-            w.commit()
-            data = {"ok": True, "image": _image_line(img, w.info.boot_index)}
-        _result(as_json, data, f"Updated image {image} of {wim}")
-
-
-# -- split / join / verify / optimize -----------------------------------------------------
-@cli.command()
-@click.argument("wim", type=click.Path(dir_okay=False))
-@click.argument("first_part", type=click.Path(dir_okay=False))
-@click.argument("size_mib", type=click.FloatRange(min=0.001))
-@json_option
-@click.pass_context
-def split(ctx: click.Context, wim: str, first_part: str, size_mib: float, as_json: bool) -> None:
-    """Split a WIM into parts of at most SIZE_MiB (PART1.swm, PART12.swm, ...)."""
-    with guarded(ctx), wimcore.open(wim) as w, progress_for(ctx, "split") as cb:
-        parts = w.split(first_part, int(size_mib * 1024 * 1024), progress=cb)
-        _result(as_json, {"ok": True, "parts": [str(p) for p in parts]},
-                "\n".join(str(p) for p in parts))
-
-
-@cli.command()
-@click.argument("out", type=click.Path(dir_okay=False))
-@click.argument("parts", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--check", is_flag=True, help="Write an integrity table.")
-@json_option
-@click.pass_context
-def join(ctx: click.Context, out: str, parts: Sequence[str], check: bool, as_json: bool) -> None:
-    """Join the parts of a split WIM into one WIM."""
-    with guarded(ctx), progress_for(ctx, "join") as cb:
-        wimcore.join(list(parts), out, check_integrity=check, progress=cb)
-        _result(as_json, {"ok": True, "output": os.path.abspath(out),
-                          "size": os.path.getsize(out)}, f"Joined {len(parts)} part(s) into {out}")
-
-
-@cli.command()
-@click.argument("wim", type=click.Path(dir_okay=False))
-@ref_option
-@json_option
-@click.pass_context
-def verify(ctx: click.Context, wim: str, refs: Sequence[str], as_json: bool) -> None:
-    """Check the integrity table, every blob's SHA-1 and every image's metadata."""
-    with guarded(ctx), progress_for(ctx, "verify") as cb:
-        wimcore.verify(wim, refs=refs, progress=cb)
-        _result(as_json, {"ok": True, "path": os.path.abspath(wim)}, f"{wim}: OK")
-
-
-@cli.command()
-@click.argument("wim", type=click.Path(dir_okay=False))
-@click.option("--recompress", is_flag=True, help="Recompress all data.")
-@compress_option
-@click.option("--chunk-size", type=int, default=None, help="Compression chunk size in bytes.")
-@click.option("--solid/--no-solid", default=None, help="Write solid resources (ESD) or not.")
-@click.option("--check/--no-check", default=None, help="Write an integrity table or not.")
-@threads_option
-@json_option
-@click.pass_context
-def optimize(ctx: click.Context, wim: str, recompress: bool, compress: str | None,
-             chunk_size: int | None, solid: bool | None, check: bool | None, threads: int,
-             as_json: bool) -> None:
-    """Rebuild a WIM to reclaim the space of deleted or replaced data."""
-    with guarded(ctx), progress_for(ctx, "optimize") as cb:
-        before, after = wimcore.optimize(wim, recompress=recompress, compression=compress,
-                                         chunk_size=chunk_size, solid=solid, threads=threads,
-                                         check_integrity=check, progress=cb)
-        _result(as_json, {"ok": True, "path": os.path.abspath(wim), "size_before": before,
-                          "size_after": after},
-                f"{wim}: {human(before)} -> {human(after)}")
-
-
-def _register_optional_groups() -> None:
-    """Attach command groups of the upper layers (packages, media) when present."""
-    from wimcore.cli.media_cmds import media_group, sample_group
+def _package_group() -> Any:
     from wimcore.cli.package_cmds import package_group
     from wimcore.cli.servicing_cmds import register as register_servicing
 
-    register_servicing(package_group)
-    cli.add_command(package_group)
-    cli.add_command(media_group)
-    cli.add_command(sample_group)
-    cli.add_command(__import__("wimcore.cli.fleet_cmds", fromlist=["x"]).fleet_group)
+    if "stage" not in package_group.commands:
+        register_servicing(package_group)
+    return package_group
 
 
-_register_optional_groups()
+def _load_click_command(name: str) -> Any:
+    import importlib
+
+    module, attr = CLICK_COMMANDS[name]
+    value = getattr(importlib.import_module(module), attr)
+    return value() if attr.startswith("_") else value
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Run the command line; click handles usage errors (exit code 2)."""
-    cli.main(args=list(argv) if argv is not None else None, prog_name="wimcore")
+def build_cli() -> click.Group:
+    """The click group with every command (wimlib-imagex and DISM ones pass through)."""
+    global _CLI
+    if _CLI is not None:
+        return _CLI  # type: ignore[no-any-return]
+    import click
+
+    class LazyGroup(click.Group):
+        """Loads a command's module only when the command is used."""
+
+        def list_commands(self, ctx: click.Context) -> list[str]:
+            return sorted({*IMAGEX_VERBS, "dism", *CLICK_COMMANDS})
+
+        def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+            if cmd_name in CLICK_COMMANDS:
+                return _load_click_command(cmd_name)  # type: ignore[no-any-return]
+            if cmd_name in IMAGEX_VERBS or cmd_name.lower() == "dism":
+                return _passthrough(cmd_name)
+            return None
+
+    def _version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+        if value and not ctx.resilient_parsing:
+            click.echo(version_text(), nl=False)
+            ctx.exit(0)
+
+    @click.group(cls=LazyGroup,
+                 context_settings={"help_option_names": ["-h", "--help"],
+                                   "max_content_width": 100})
+    @click.option("--version", is_flag=True, expose_value=False, is_eager=True,
+                  callback=_version, help="Print wimcore's and libwimlib's versions.")
+    @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+    @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+    @click.pass_context
+    def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
+        """Service Windows images (WIM/ESD/SWM) from any host, without mounting."""
+        state = ctx.find_object(State)
+        if state is None:
+            ctx.obj = State(debug, quiet)
+        else:
+            state.debug = state.debug or debug
+            state.quiet = state.quiet or quiet
+        current.debug = current.debug or debug
+        current.quiet = current.quiet or quiet
+
+    _CLI = cli
+    return cli
+
+
+def _passthrough(name: str) -> click.Command:
+    import click
+
+    @click.command(name, context_settings={"ignore_unknown_options": True,
+                                           "allow_extra_args": True,
+                                           "help_option_names": []},
+                   add_help_option=False)
+    @click.pass_context
+    def command(ctx: click.Context) -> None:
+        args, flags = split_globals(ctx.args)
+        current.debug = current.debug or flags["debug"]
+        current.quiet = current.quiet or flags["quiet"]
+        if name.lower() == "dism":
+            from wimcore.cli import dism
+
+            code = run_guarded(lambda: dism.run(args))
+        else:
+            from wimcore.cli import imagex
+
+            if flags["help"]:
+                click.echo(imagex.VERBS[name].help_text(), nl=False)
+                return
+            code = run_guarded(lambda: imagex.run(name, args))
+        ctx.exit(code)
+
+    command.help = f"wimlib-imagex {name} (see: wimcore {name} --help)"
+    return command
+
+
+def __getattr__(name: str) -> Any:
+    if name == "cli":
+        return build_cli()
+    raise AttributeError(f"module 'wimcore.cli.app' has no attribute {name!r}")
 
 
 if __name__ == "__main__":  # pragma: no cover

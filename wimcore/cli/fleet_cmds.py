@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 
-from wimcore.cli.app import EXIT_CANCELLED, EXIT_ERROR, State, emit_json, guarded
+from wimcore.cli.app import State, emit_json, guarded
+from wimcore.cli.errors import EXIT_CANCELLED, EXIT_ERROR, current
 
 
 def _catalog(ctx: click.Context) -> Any:
@@ -163,7 +164,7 @@ def run_cmd(ctx: click.Context, scheduler: str | None, workers: int | None, back
     from wimcore.fleet.runner import RunOptions, run_fleet
 
     state: State = ctx.find_object(State) or State(False, False)
-    show = _Display(quiet=state.quiet)
+    show = _Display(quiet=state.quiet or current.quiet)
     options = RunOptions(scheduler=scheduler, workers=workers, backend=backend,
                          continue_on_error=continue_on_error,
                          remove_superseded=remove_superseded,

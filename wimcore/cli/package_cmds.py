@@ -16,13 +16,15 @@ package_group = click.Group("package", help="Expand and inspect Windows update p
                                             "(MSU, CAB, WIM container, express).")
 
 
-def _fail(exc: Exception) -> click.ClickException:
-    """One line for the user, exit code 1."""
-    return click.ClickException(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+def _fail(exc: BaseException) -> click.ClickException:
+    """Hand the error to the CLI's one error handler (one line, the documented exit code)."""
+    from wimcore.cli.errors import fail
+
+    fail(exc)
 
 
 @package_group.command("expand")
-@click.argument("pkg", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("pkg", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--allow-deltas", is_flag=True,
               help="List MSDelta spans of express payloads instead of failing on them.")
@@ -30,13 +32,18 @@ def _fail(exc: Exception) -> click.ClickException:
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def expand_cmd(pkg: Path, dest: Path, allow_deltas: bool, as_json: bool, quiet: bool) -> None:
     """Expand PKG (MSU, CAB or WIM container) into DEST (absent or empty)."""
+    from wimcore.cli.errors import current
+
+    quiet = quiet or current.quiet
     def on_progress(event: ProgressEvent) -> None:
         if event.path and not quiet and not as_json:
             click.echo(f"  {event.path}", err=True)
 
     try:
+        if not pkg.exists():
+            raise FileNotFoundError(2, "No such file or directory", str(pkg))
         result = expand_package(pkg, dest, progress=on_progress, allow_deltas=allow_deltas)
-    except WimcoreError as exc:
+    except (WimcoreError, OSError) as exc:
         raise _fail(exc) from None
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
@@ -50,13 +57,15 @@ def expand_cmd(pkg: Path, dest: Path, allow_deltas: bool, as_json: bool, quiet: 
 
 
 @package_group.command("inspect")
-@click.argument("pkg", type=click.Path(exists=True, path_type=Path))
+@click.argument("pkg", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
 def inspect_cmd(pkg: Path, as_json: bool) -> None:
     """Describe PKG: an MSU, a CAB, an expanded package folder or an update.mum."""
     try:
+        if not pkg.exists():
+            raise FileNotFoundError(2, "No such file or directory", str(pkg))
         info = inspect_package(pkg)
-    except WimcoreError as exc:
+    except (WimcoreError, OSError) as exc:
         raise _fail(exc) from None
     if as_json:
         click.echo(json.dumps(info.to_dict(), indent=2))

@@ -43,7 +43,7 @@ def list_cmd(ctx: click.Context, wim: str, image: str, as_json: bool) -> None:
 @click.command("plan")
 @click.argument("wim", type=click.Path(dir_okay=False))
 @click.argument("image")
-@click.argument("packages", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("packages", nargs=-1, required=True, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the plan(s) as JSON.")
 @click.pass_context
 def plan_cmd(ctx: click.Context, wim: str, image: str, packages: Sequence[str],
@@ -68,7 +68,7 @@ def plan_cmd(ctx: click.Context, wim: str, image: str, packages: Sequence[str],
 @click.command("stage")
 @click.argument("wim", type=click.Path(dir_okay=False))
 @click.argument("image")
-@click.argument("packages", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("packages", nargs=-1, required=True, type=click.Path())
 @click.option("--continue-on-error", is_flag=True,
               help="Record a failed package or image and go on (default: stop, WIM unchanged).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None,
