@@ -82,13 +82,15 @@ def service_cmd(ctx: click.Context, media: Path, updates: Path, iso: Path | None
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Same seed, same bytes.")
+@click.option("--editions", type=click.IntRange(1, 6), default=2, show_default=True,
+              help="How many install.wim editions.")
 @click.pass_context
-def create_cmd(ctx: click.Context, dest: Path, seed: int) -> None:
+def create_cmd(ctx: click.Context, dest: Path, seed: int, editions: int) -> None:
     """Write the sample media (install.wim, boot.wim, sources/, boot files, updates/) to DEST."""
     from wimcore.media.sample import create_sample
 
     with guarded(ctx):
-        path = create_sample(dest, seed=seed)
+        path = create_sample(dest, seed=seed, editions=editions)
     click.echo(f"sample media written to {path}\n"
                f"next: wimcore media service {path} --updates {path / 'updates'} "
                "--allow-incomplete")

@@ -258,7 +258,7 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
                 options: BackendOptions | None = None,
                 setup_du: Sequence[PackagePath] = (),
                 sources: str | os.PathLike[str] | None = None,
-                skip_verify: bool = False) -> ServicingReport:
+                skip_verify: bool = False, threads: int = 0) -> ServicingReport:
     """Service images of a WIM: take the inputs in, inventory, plan, apply, commit once.
 
     ``packages``: MSU/CAB/WIM-container files, expanded folders, or folders of them;
@@ -286,6 +286,7 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
     ``options`` configure it (``first_boot`` is a shortcut for ``options.first_boot``).
     Whatever the backend claims, the post-check of :mod:`wimcore.servicing.backend`
     decides what each package became, from the changed image's own records.
+    ``threads``: compression threads for the commit (0: libwimlib's default, one per core).
     """
     opts = options or BackendOptions(first_boot=first_boot)
     engine = get_backend(backend, opts) if isinstance(backend, str) else backend
@@ -343,7 +344,7 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
                 with run.step("commit", report.steps):
                     run.tell("committing the WIM")
                     try:
-                        wim.commit(progress=progress)
+                        wim.commit(progress=progress, threads=threads)
                     except (WimcoreError, OSError, KeyboardInterrupt) as exc:
                         raise _Abort(f"commit: {exc}") from exc
                 report.committed = True
