@@ -1,4 +1,5 @@
-"""``wimcore sample create`` and ``wimcore media service`` through click."""
+"""``wimcore sample create`` and ``wimcore media service`` through click: exit codes follow the
+status (incomplete is non-zero unless --allow-incomplete)."""
 
 from __future__ import annotations
 
@@ -10,22 +11,39 @@ from click.testing import CliRunner
 from wimcore.cli.app import cli
 
 
-def _cli() -> object:
-    return cli
-
-
 def test_sample_then_service(tmp_path: Path) -> None:
     runner = CliRunner()
-    app = _cli()
-    res = runner.invoke(app, ["-q", "sample", "create", str(tmp_path / "m"), "--seed", "3"])
+    res = runner.invoke(cli, ["-q", "sample", "create", str(tmp_path / "m"), "--seed", "3"])
     assert res.exit_code == 0, res.output
-    res = runner.invoke(app, ["-q", "media", "service", str(tmp_path / "m"), "--updates",
-                              str(tmp_path / "m/updates"), "--image", "1", "--json",
-                              "--work-dir", str(tmp_path / "w")])
-    assert res.exit_code == 0, res.output
-    doc = json.loads(res.output)
-    assert doc["status"] == "ok"
+    assert "--allow-incomplete" in res.output
+    args = ["-q", "media", "service", str(tmp_path / "m"), "--updates",
+            str(tmp_path / "m/updates"), "--backend", "staged"]
+    res = runner.invoke(cli, [*args, "--image", "1", "--json", "--work-dir",
+                              str(tmp_path / "w")])
+    assert res.exit_code == 1, res.output  # boot images and WinRE were not serviced
+    doc = json.loads(res.stdout)
+    assert doc["status"] == "incomplete"
     assert [i["index"] for i in doc["images"] if i["wim"] == "install.wim"] == [1]
-    res = runner.invoke(app, ["-q", "media", "service", str(tmp_path / "m"), "--updates",
-                              str(tmp_path / "m/updates"), "--work-dir", str(tmp_path / "w")])
-    assert res.exit_code == 0 and "nothing-to-do" in res.output
+    res = runner.invoke(cli, [*args, "--allow-incomplete"])
+    assert res.exit_code == 0, res.output
+    first = res.output.splitlines()
+    assert first[0].startswith(f"Media {tmp_path / 'm'}: incomplete")
+    assert first[1].split() == ["IMAGE", "TYPE", "RESULT", "PACKAGES", "WHY"]
+    assert "not-serviced" in first[2]
+    assert (tmp_path / "m.wimcore-report.json").is_file()
+    assert (tmp_path / "m.wimcore.log").is_file() and not (tmp_path / "w").exists()
+
+
+def test_skip_verify_is_loud(tmp_path: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(cli, ["-q", "sample", "create", str(tmp_path / "m")]).exit_code == 0
+    res = runner.invoke(cli, ["-q", "media", "service", str(tmp_path / "m"), "--updates",
+                              str(tmp_path / "m/updates"), "--backend", "staged",
+                              "--skip-verify", "--allow-incomplete", "--json"])
+    assert res.exit_code == 0, res.output
+    assert "--skip-verify" in res.stderr and "NOT checked" in res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["verification"] == "skipped (--skip-verify)"
+    assert any("--skip-verify" in w for w in doc["warnings"])
+    history = json.loads((tmp_path / "m/sources/install.wim.wimcore-history.json").read_text())
+    assert history["runs"][0]["verification"] == "skipped (--skip-verify)"

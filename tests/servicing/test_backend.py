@@ -16,6 +16,7 @@ import winfactory as wf
 
 import wimcore
 from wimcore.hive import Hive, ValueType
+from wimcore.packages.model import cu_target
 from wimcore.progress import ProgressCallback
 from wimcore.servicing import inventory, service_wim
 from wimcore.servicing.backend import (
@@ -29,7 +30,6 @@ from wimcore.servicing.backend import (
     get_backend,
 )
 from wimcore.servicing.image_inventory import CBS_PACKAGES, CURRENT_VERSION
-from wimcore.servicing.planner import cu_target
 
 
 class _ClaimingBackend:

@@ -33,7 +33,9 @@ def test_list_plan_stage(win_wim, pkgs, tmp_path: Path) -> None:
     out = run(_group(), ["plan", str(path), "all", str(pkgs["lcu"]), str(pkgs["ssu"])])
     assert out.exit_code == 0 and "needs-servicing-stack" in out.output
     out = run(_group(), ["plan", str(path), "1", str(pkgs["lcu"]), "--json"])
-    assert json.loads(out.stdout)["entries"][0]["state"] == "applicable"
+    doc = json.loads(out.stdout)
+    assert doc["plans"][0]["entries"][0]["state"] == "applicable"
+    assert [(i["class"], i["action"]) for i in doc["inputs"]] == [("servicing-package", "use")]
     report = tmp_path / "report.json"
     out = run(_group(), ["stage", str(path), "1", str(pkgs["ssu"]), str(pkgs["lcu"]),
                          "--report", str(report), "--first-boot", "--json"])

@@ -130,12 +130,14 @@ def test_service_wim_records_and_remembers(win_wim, tmp_path: Path) -> None:
     msu = wf.msu_file(tmp_path / "w.msu", [wf.ssu(), wf.lcu()])
     report = service_wim(path, [msu], report_path=tmp_path / "r" / "run.json",
                          log_path=tmp_path / "r" / "run.log")
-    assert report.status == "ok" and report.committed
+    # WinRE had packages to apply and the staged backend cannot: the run is incomplete
+    assert report.status == "incomplete" and report.committed
     assert report.size_after and report.size_before and report.size_after > report.size_before
     img1, img2 = report.images
-    assert img1.status == "staged" and len(img1.staged) == 2
-    assert img2.status == "not-serviced"
+    assert img1.status == "staged" and len(img1.staged) == 2 and img1.reached_plan
+    assert img2.status == "not-serviced" and not img2.reached_plan
     assert {s["state"] for s in img2.skipped} == {"needs-servicing-stack"}
+    assert any("not serviced" in w and "Recovery" in w for w in report.warnings)
     assert {s.name for s in img1.steps} == {"inventory", "plan", "stage", "postcheck"}
     doc = json.loads((tmp_path / "r" / "run.json").read_text())
     assert doc["images"][0]["inventory_before"]["build"] == 19045
@@ -144,9 +146,11 @@ def test_service_wim_records_and_remembers(win_wim, tmp_path: Path) -> None:
     assert "staged (not installed)" in (tmp_path / "r" / "run.log").read_text()
     history = json.loads(Path(str(path) + ".wimcore-history.json").read_text())
     assert len(history["runs"][0]["images"][0]["staged"]) == 2
+    assert history["runs"][0]["backend"] == "staged"
     before = digest(path)
-    again = service_wim(path, [msu])
-    assert again.status == "nothing-to-do" and not again.committed
+    again = service_wim(path, [msu])  # install image done; WinRE still not serviced
+    assert again.status == "incomplete" and not again.committed
+    assert again.images[0].status == "nothing-to-do"
     assert {s["state"] for s in again.images[0].skipped} == {"staged"}
     assert digest(path) == before
 

@@ -22,6 +22,7 @@ from pkgfactory import TOKEN, make_cab, update_mum
 
 import wimcore
 from wimcore.hive import ValueType, build_hive
+from wimcore.media.sample_packages import component_manifest
 
 CBS = ("Microsoft", "Windows", "CurrentVersion", "Component Based Servicing", "Packages")
 
@@ -266,21 +267,30 @@ def setupdu(kb: str = "KB5034200") -> PkgSpec:
     return PkgSpec("Package_for_SetupUpdate", "19041.3920.1.1", kb)
 
 
+NOTEPAD = "Microsoft-Windows-Notepad"
+NOTEPAD_VERSION = "10.0.19041.3920"
+NOTEPAD_KEYFORM = f"amd64_microsoft-windows-notepad_{TOKEN}_{NOTEPAD_VERSION}_none_0123456789abcdef"
+
+
 def package_members(spec: PkgSpec) -> dict[str, bytes]:
-    """The files of an expanded package: update.mum (with the spec's arch), payload, .cat."""
+    """The files of an expanded package, as Microsoft's are: update.mum naming a component,
+    the component's manifest (with the payload's SHA-256), the payload, and a catalog
+    covering update.mum and the manifest."""
     mum = update_mum(name=spec.name, version=spec.version, kb=spec.kb,
                      release_type=spec.release_type, parent=spec.parent, custom=spec.custom,
-                     components=[("Microsoft-Windows-Notepad", "10.0.19041.3920")])
+                     components=[(NOTEPAD, NOTEPAD_VERSION)])
     if spec.arch != "amd64":
         mum = mum.replace(b'processorArchitecture="amd64" language="neutral" publicKeyToken'
                           b'="31bf3856ad364e35"/><package',
                           f'processorArchitecture="{spec.arch}" language="neutral" '
                           f'publicKeyToken="{TOKEN}"/><package'.encode())
-    members = {"update.mum": mum,
-               "amd64_notepad_31bf3856ad364e35_10.0.19041.3920_none_0123/notepad.txt":
-                   b"payload of " + spec.kb.encode() + b"\n" * 200}
+    payload = b"payload of " + spec.kb.encode() + b"\n" * 200
+    manifest = component_manifest(NOTEPAD, NOTEPAD_VERSION, {"notepad.txt": payload})
+    members = {"update.mum": mum, f"{NOTEPAD_KEYFORM}.manifest": manifest,
+               f"{NOTEPAD_KEYFORM}/notepad.txt": payload}
     members.update(spec.payload)
-    members["update.cat"] = pkgfactory.make_catalog({"update.mum": mum})
+    members["update.cat"] = pkgfactory.make_catalog({
+        "update.mum": mum, f"{NOTEPAD_KEYFORM}.manifest": manifest})
     return members
 
 

@@ -389,11 +389,9 @@ def test_qemu_command_has_no_network_and_no_reboot(tmp_path: Path) -> None:
 def test_packages_go_to_dism_as_it_needs_them(tmp_path: Path) -> None:
     """A cumulative update from an MSU goes as that MSU, with the checkpoint MSU it needs
     in the same folder; the SSU of a combined MSU as its expanded folder; a lone CAB as is."""
-    from wimcore.packages.expand import expand
-    from wimcore.packages.model import load_package
+    from wimcore.packages.intake import prepare_inputs
     from wimcore.servicing.backend import ImageJob
     from wimcore.servicing.planner import plan
-    from wimcore.servicing.run import _package_folders  # the run's own package discovery
     from wimcore.servicing.vm.jobdisk import package_payload
 
     wim = wf.make_wim(tmp_path / "install.wim", [wf.WinSpec(
@@ -407,15 +405,12 @@ def test_packages_go_to_dism_as_it_needs_them(tmp_path: Path) -> None:
     inputs = {"checkpoint": wf.msu_file(tmp_path / "windows11.0-kb5043080-x64.msu", [checkpoint]),
               "combined": wf.msu_file(tmp_path / "windows11.0-kb5044284-x64.msu", [ssu, target]),
               "cab": wf.package_cab_file(tmp_path / "other.cab", other)}
-    packages, sources = [], {}
-    for name, src in inputs.items():
-        for folder in _package_folders(expand(src, tmp_path / "x" / name).dest):
-            pkg = load_package(folder)
-            packages.append(pkg)
-            sources[pkg.key] = str(src)
+    intake = prepare_inputs(list(inputs.values()), tmp_path / "x")
+    packages = intake.packages
+    sources = {key: str(r.input.path) for r in intake.records for key in r.keys}
     with wimcore.open(wim) as w:
         inv = inventory(w.images[1])
-        job = ImageJob(w, 1, plan(inv, packages), inv, sources=sources)
+        job = ImageJob(w, 1, plan(inv, packages), inv, package_files=sources)
         by_key = {e.key: e for e in job.entries}
         assert [e.kb for e in job.entries][:1] == ["KB5047621"]  # the SSU first
         payloads = {e.kb: package_payload(n, e, sources, by_key)

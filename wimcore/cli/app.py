@@ -41,6 +41,7 @@ CLICK_COMMANDS: dict[str, tuple[str, str]] = {
     "package": ("wimcore.cli.app", "_package_group"),
     "media": ("wimcore.cli.media_cmds", "media_group"),
     "sample": ("wimcore.cli.media_cmds", "sample_group"),
+    "fleet": ("wimcore.cli.fleet_cmds", "fleet_group"),
 }
 
 TOP_HELP = """\
@@ -71,6 +72,7 @@ wimcore commands:
   package   expand, inspect, list, plan and stage Windows update packages
   media     service an installation media folder (the monthly routine)
   sample    make wimcore's built-in sample media
+  fleet     service many images on Dask, with a servicing catalog (status, history, cancel)
 
 Options (before or after the command):
   -q, --quiet  no progress or informational messages

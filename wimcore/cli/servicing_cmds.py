@@ -40,29 +40,65 @@ def list_cmd(ctx: click.Context, wim: str, image: str, as_json: bool) -> None:
             click.echo("\n".join(inv.summary()))
 
 
+def _warn(message: str) -> None:
+    """A loud warning line on stderr."""
+    click.echo(f"wimcore: warning: {message}", err=True)
+
+
+setup_du_option = click.option(
+    "--setup-du", "setup_du", multiple=True, type=click.Path(dir_okay=False),
+    metavar="FILE", help="This input is a Setup Dynamic Update (for the media's sources/); "
+                         "repeatable. Without it, a cabinet without update.mum is one only "
+                         "when its files are Setup files of the media's sources/.")
+sources_option = click.option(
+    "--sources", type=click.Path(exists=True, file_okay=False), default=None,
+    help="The media's sources/ folder whose Setup files recognise a Setup Dynamic Update "
+         "(default: the WIM's folder when it is a media's sources/).")
+skip_verify_option = click.option(
+    "--skip-verify", is_flag=True,
+    help="Use packages WITHOUT checking them against their catalogs and manifests "
+         "(recorded in the report and history).")
+
+
 @click.command("plan")
 @click.argument("wim", type=click.Path(dir_okay=False))
 @click.argument("image")
 @click.argument("packages", nargs=-1, required=True, type=click.Path())
-@click.option("--json", "as_json", is_flag=True, help="Print the plan(s) as JSON.")
+@setup_du_option
+@sources_option
+@skip_verify_option
+@click.option("--json", "as_json", is_flag=True, help="Print the inputs and plan(s) as JSON.")
 @click.pass_context
 def plan_cmd(ctx: click.Context, wim: str, image: str, packages: Sequence[str],
+             setup_du: Sequence[str], sources: str | None, skip_verify: bool,
              as_json: bool) -> None:
-    """Plan PACKAGES (MSU, CAB, expanded folders) for IMAGE (index, name or all)."""
+    """Plan PACKAGES (MSU, CAB, folders) for IMAGE (index, name or all); one row per input."""
+    import tempfile
+
     import wimcore
     from wimcore.cli.app import emit_json, guarded
+    from wimcore.packages.intake import prepare_inputs
     from wimcore.servicing.history import load_history
+    from wimcore.servicing.run import default_sources
 
-    with guarded(ctx), wimcore.open(wim) as w:
+    if skip_verify:
+        _warn("--skip-verify: packages are NOT checked against their catalogs and manifests")
+    refused: list[BaseException] = []
+    with guarded(ctx), tempfile.TemporaryDirectory(prefix="wimcore-plan-") as tmp, \
+            wimcore.open(wim) as w:
+        intake = prepare_inputs(packages, tmp, sources=sources or default_sources(wim),
+                                setup_du=setup_du, skip_verify=skip_verify,
+                                on_error=lambda _record, exc: refused.append(exc))
         hist = load_history(wim)
-        plans = [servicing.plan(img, list(packages), staged=hist.staged_keys(img.index,
-                                                                             img.name))
+        plans = [servicing.plan(img, intake.packages,
+                                staged=hist.staged_keys(img.index, img.name))
                  for img in _images(w, image)]
         if as_json:
-            emit_json([p.to_dict() for p in plans] if image.lower() == "all"
-                      else plans[0].to_dict())
-            return
-        click.echo("\n\n".join(str(p) for p in plans))
+            emit_json({**intake.to_dict(), "plans": [p.to_dict() for p in plans]})
+        else:
+            click.echo(intake.table() + "\n\n" + "\n\n".join(str(p) for p in plans))
+        if refused:  # shown in the table; the command fails as stage would
+            raise refused[0]
 
 
 @click.command("stage")
@@ -71,6 +107,8 @@ def plan_cmd(ctx: click.Context, wim: str, image: str, packages: Sequence[str],
 @click.argument("packages", nargs=-1, required=True, type=click.Path())
 @click.option("--continue-on-error", is_flag=True,
               help="Record a failed package or image and go on (default: stop, WIM unchanged).")
+@click.option("--allow-incomplete", is_flag=True,
+              help="Exit 0 even when an image could not be serviced (status incomplete).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None,
               help="Write the JSON report here (and a .txt summary beside it).")
 @click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None,
@@ -79,25 +117,34 @@ def plan_cmd(ctx: click.Context, wim: str, image: str, packages: Sequence[str],
               help="Also add a SetupComplete.cmd block running DISM /Online /Add-Package.")
 @click.option("--work-dir", type=click.Path(file_okay=False), default=None,
               help="Where packages are expanded (default: a temporary folder).")
+@setup_du_option
+@sources_option
+@skip_verify_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def stage_cmd(ctx: click.Context, wim: str, image: str, packages: Sequence[str],
-              continue_on_error: bool, report_path: str | None, log_path: str | None,
-              first_boot: bool, work_dir: str | None, as_json: bool) -> None:
+              continue_on_error: bool, allow_incomplete: bool, report_path: str | None,
+              log_path: str | None, first_boot: bool, work_dir: str | None,
+              setup_du: Sequence[str], sources: str | None, skip_verify: bool,
+              as_json: bool) -> None:
     """Stage PACKAGES into IMAGE (index, name or all): Windows installs them at Setup."""
     from wimcore.cli.app import emit_json, guarded, progress_for
 
+    if skip_verify:
+        _warn("--skip-verify: packages are NOT checked against their catalogs and manifests")
     images: Any = "all" if image.lower() == "all" else _image_ref(image)
     with guarded(ctx), progress_for(ctx, "stage") as cb:
         report = servicing.service_wim(wim, list(packages), images=images, work_dir=work_dir,
                                        first_boot=first_boot,
                                        continue_on_error=continue_on_error,
-                                       report_path=report_path, log_path=log_path, progress=cb)
+                                       report_path=report_path, log_path=log_path, progress=cb,
+                                       setup_du=setup_du, sources=sources,
+                                       skip_verify=skip_verify)
     if as_json:
         emit_json(report.to_dict())
     else:
         click.echo(report.summary())
-    if report.status == "partial":
+    if report.status == "partial" or (report.status == "incomplete" and not allow_incomplete):
         ctx.exit(1)
 
 

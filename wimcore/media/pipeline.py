@@ -1,15 +1,24 @@
 """The monthly media routine of the seed's "Complete Steps", on an extracted-ISO folder.
 
-``service(media, updates, options)`` works on copies in a working folder and replaces
-the media's files only at the very end, each by an atomic rename: a failure or a cancel
-before that leaves the media byte-identical. Every step is logged with its time and
-lands in a :class:`~wimcore.media.report.MediaReport`. A WIM is rewritten only when its
-images changed or an export would reclaim dead space, so a second run on serviced
-media changes nothing.
+``service(media, updates, options)`` takes the updates in (classified, expanded and
+verified: :mod:`wimcore.packages.intake`), plans every image — WinRE (read out of
+install.wim), each selected install.wim index, boot.wim 2 (Setup) and boot.wim 1
+(WinPE) — and hands them all to ONE servicing backend (``options.backend``: ``auto``,
+``staged``, ``vm`` or a backend object) as :class:`~wimcore.servicing.backend.ImageJob`
+values; a backend that batches gets them in one call (one VM boot). The shared post-
+check judges every image by its own records. Then WinRE is exported and put back,
+Setup Dynamic Update files and the newer files of the *serviced* Setup and install
+images go into ``sources/``, the WIMs are rebuilt and the media's files replaced, each
+by an atomic rename, at the very end: a failure or cancel before that leaves the media
+byte-identical. The run is ``ok`` only when every image reached what its plan said,
+else ``incomplete``. A WIM is rewritten only when its images changed or an export would
+reclaim dead space, and the ISO only when its files changed, so a second run on
+serviced media changes no byte.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import errno
 import logging
@@ -29,8 +38,12 @@ from wimcore.media.errors import MediaLayoutError, MediaStepError, NotEnoughSpac
 from wimcore.media.report import MediaImageReport, MediaReport, StepRecord
 from wimcore.media.sources_sync import SourcesOverlay, apply_setup_du, sync_from_image
 from wimcore.media.wimspace import worth_rebuilding
+from wimcore.packages.errors import NotAnUpdateError, PackageVerificationError
+from wimcore.packages.intake import SetupDynamicUpdate
 from wimcore.packages.model import Package
 from wimcore.progress import ProgressCallback, ProgressEvent, ProgressKind
+from wimcore.servicing.backend import BackendOptions, ImageJob, ImageOutcome, ServicingBackend
+from wimcore.servicing.errors import ImageTypeError, NotWindowsImageError
 from wimcore.servicing.report import ImageReport
 
 log = logging.getLogger("wimcore.media")
@@ -40,22 +53,32 @@ WINRE_PATH = "/Windows/System32/Recovery/Winre.wim"
 #: Files of sources/ the sync never touches (the WIMs are rebuilt by their own steps).
 SYNC_SKIP = frozenset({"install.wim", "install.esd", "boot.wim"})
 SPACE_MARGIN = 64 * 1024 * 1024
+#: Errors that reach the caller as they are (not as a MediaStepError): cancels, inputs
+#: that are not updates or fail their check, images the backend cannot service.
+PASS_THROUGH: tuple[type[BaseException], ...] = (
+    Cancelled, NotAnUpdateError, PackageVerificationError, ImageTypeError,
+    NotWindowsImageError)
 
 
 @dataclass
 class ServiceOptions:
-    """How to run the routine: which install images, where to work, what to write."""
+    """How to run the routine: which install images, which backend, where to work and write."""
 
     images: Sequence[int | str] = ()  # install.wim indexes or names; empty: all
-    work_dir: str | os.PathLike[str] | None = None
+    work_dir: str | os.PathLike[str] | None = None  # default: <media>.wimcore-work beside it
     iso: str | os.PathLike[str] | None = None
-    report: str | os.PathLike[str] | None = None
+    report: str | os.PathLike[str] | None = None  # default: <media>.wimcore-report.json
+    log: str | os.PathLike[str] | None = None  # default: <media>.wimcore.log beside it
     continue_on_error: bool = False
     first_boot: bool = False
     progress: ProgressCallback | None = None
     volume_label: str | None = None
     space_margin: int = SPACE_MARGIN
     keep_work: bool = False
+    backend: str | ServicingBackend = "auto"  # auto | staged | vm | a backend object
+    backend_options: BackendOptions | None = None
+    setup_du: Sequence[str | os.PathLike[str]] = ()  # inputs that are Setup Dynamic Updates
+    skip_verify: bool = False
 
 
 @dataclass
@@ -66,8 +89,14 @@ class _WinRE:
     indexes: list[int]
     paths: dict[int, str]
     file: Path
+    wim: wimcore.Wim | None = None
+    changed: bool = False
     exported: Path | None = None
     info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"Winre.wim[{self.sha1[:8]}]"
 
 
 class _Run:
@@ -83,6 +112,12 @@ class _Run:
         cb = self.options.progress
         if cb is not None and cb(ProgressEvent(ProgressKind.STEP, message=message)) is False:
             raise Cancelled(f"cancelled at: {message}; the media was not changed")
+
+    def warn(self, message: str) -> None:
+        """A warning for the summary and the log (once)."""
+        if message not in self.report.warnings:
+            self.report.warnings.append(message)
+            log.warning(message)
 
     @contextmanager
     def _timed(self, name: str, seed: str) -> Iterator[StepRecord]:
@@ -113,7 +148,7 @@ class _Run:
             with self._timed(name, seed) as rec:
                 return fn(rec)
         except (WimcoreError, OSError) as exc:
-            if isinstance(exc, Cancelled):
+            if isinstance(exc, PASS_THROUGH):
                 raise
             if self.options.continue_on_error:
                 log.warning("step %s failed, continuing: %s", name, exc)
@@ -143,14 +178,10 @@ def _layout(media: Path) -> tuple[Path, Path, Path]:
     return sources, install, boot
 
 
-def _update_files(updates: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
-                  ) -> list[Path]:
+def _update_inputs(updates: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+                   ) -> list[Path]:
     if isinstance(updates, (str, os.PathLike)):
-        p = Path(updates)
-        if p.is_dir():
-            return sorted(f for f in p.iterdir() if f.is_file()
-                          and f.suffix.lower() in (".msu", ".cab", ".wim"))
-        return [p]
+        return [Path(updates)]
     return [Path(u) for u in updates]
 
 
@@ -161,7 +192,11 @@ def _tree_size(root: Path) -> int:
 def estimate_space(install: Path, boot: Path, sources: Path, updates: Sequence[Path]) -> int:
     """Bytes the working folder needs: new WIMs, WinRE copies, expanded updates, sources."""
     need = install.stat().st_size + boot.stat().st_size
-    need += sum(4 * u.stat().st_size for u in updates if u.exists())
+    for u in updates:
+        if u.is_dir():
+            need += 4 * _tree_size(u)
+        elif u.exists():
+            need += 4 * u.stat().st_size
     need += sum(f.stat().st_size for f in sources.iterdir()
                 if f.is_file() and f not in (install, boot))
     need += install.stat().st_size // 10  # WinRE copies (at most a tenth of install.wim)
@@ -205,27 +240,39 @@ def default_label(install: Path) -> str:
     return f"CCCOMA_{arch}FRE_{lang}_DV9"[:32]
 
 
+def _inside(path: Path, root: Path) -> bool:
+    p, r = path.absolute(), root.absolute()
+    return p == r or r in p.parents
+
+
 # -- the routine ---------------------------------------------------------------------------
 
 class _Routine:
-    """One run's state: the open WIMs, the packages, the overlay, what changed."""
+    """One run's state: the open WIMs, the jobs, the overlay, what changed."""
 
-    def __init__(self, run: _Run, media: Path, work: Path, updates: list[Path]) -> None:
+    def __init__(self, run: _Run, media: Path, work: Path, updates: list[Path],
+                 engine: ServicingBackend, outside: list[Path]) -> None:
         self.run = run
         self.media = media
         self.work = work
         self.updates = updates
+        self.engine = engine
         self.sources, self.install_path, self.boot_path = _layout(media)
+        #: paths inside the media that are not the media's (updates, work, log, report)
+        self.outside = outside
         self.packages: list[Package] = []
-        self.setup_du: list[tuple[str, Path]] = []
+        self.setup_dus: list[SetupDynamicUpdate] = []
         self.winres: list[_WinRE] = []
         self.install_changed = False
-        self.staged_any: list[dict[str, Any]] = []
-        self.overlay = SourcesOverlay(self.sources, work / "sources")
+        self.boot_changed = False
+        self.overlay = SourcesOverlay(self.sources, work / "sources",
+                                      exclude=tuple(p for p in outside
+                                                    if _inside(p, self.sources)))
         self.outputs: dict[str, tuple[Path, Path]] = {}  # label -> (new file, media file)
         self.install: wimcore.Wim | None = None
         self.boot: wimcore.Wim | None = None
         self.selected: list[int] = []
+        self.jobs: list[tuple[MediaImageReport, ImageJob]] = []
 
     @property
     def report(self) -> MediaReport:
@@ -235,28 +282,46 @@ class _Routine:
     def progress(self) -> ProgressCallback | None:
         return self.run.options.progress
 
-    # 1. updates ------------------------------------------------------------------------
-    def expand_updates(self, rec: StepRecord) -> None:
-        from wimcore.packages.expand import expand
-        from wimcore.packages.model import load_package
+    def close(self) -> None:
+        """Close every WIM this run opened (idempotent)."""
+        for wim in (self.install, self.boot, *(g.wim for g in self.winres)):
+            if wim is not None:
+                wim.close()
 
-        for n, src in enumerate(self.updates, start=1):
-            dest = self.work / "packages" / f"{n:02d}-{src.stem}"
-            result = expand(src, dest, progress=self.progress)
-            folders = _package_folders(dest)
-            props = dict(result.msu.properties) if result.msu else {}
-            entry: dict[str, Any] = {"source": str(src), "expanded": str(dest), "packages": []}
-            if not folders and result.format == "cab":
-                self.setup_du.append((src.name, dest))
-                entry["kind"] = "setup-dynamic-update"
-            for folder in folders:
-                ssu = folder.name.lower().startswith("ssu-")
-                pkg = load_package(folder, properties={} if ssu else props)
-                self.packages.append(pkg)
-                entry["packages"].append({"key": pkg.key, "kb": pkg.kb, "kind": pkg.kind.value})
-            self.report.packages.append(entry)
-        rec.detail = (f"{len(self.packages)} package(s), {len(self.setup_du)} Setup Dynamic "
-                      "Update(s)")
+    # 1. updates: classify, expand, verify ----------------------------------------------------
+    def take_inputs(self, rec: StepRecord) -> None:
+        from wimcore.packages.intake import InputRecord, prepare_inputs
+
+        opts = self.run.options
+
+        failures: list[BaseException] = []
+
+        def failed(record: InputRecord, exc: BaseException) -> None:
+            failures.append(exc)
+            if opts.continue_on_error:
+                self.report.errors.append(f"input {record.input.path}: {record.error}")
+
+        intake = prepare_inputs(self.updates, self.work / "packages", sources=self.sources,
+                                setup_du=opts.setup_du, exclude=self.outside,
+                                skip_verify=opts.skip_verify, keep_setup_du=True,
+                                progress=self.progress, on_error=failed)
+        self.report.inputs = intake.records
+        if failures and not opts.continue_on_error:
+            raise failures[0]  # every input has its row in the report first
+        self.packages = intake.packages
+        self.setup_dus = intake.setup_dus
+        for w in intake.warnings:
+            self.run.warn(w)
+        for r in intake.records:
+            log.info("input %s: %s: %s: %s", r.input.path.name, r.input.input_class.value,
+                     r.action, r.detail)
+            for v in r.verification:
+                for u in v.unverified:
+                    log.warning("input %s: unverified: %s: %s", r.input.path.name, u.path,
+                                u.reason)
+        rec.detail = (f"{len(self.packages)} package(s), {len(self.setup_dus)} Setup Dynamic "
+                      f"Update(s), {sum(r.action == 'ignore' for r in intake.records)} "
+                      "ignored")
 
     # 2. WinRE out of install.wim ----------------------------------------------------------
     def open_wims(self) -> None:
@@ -296,45 +361,119 @@ class _Routine:
         if not self.winres:
             rec.status = "nothing-to-do"
 
-    # 3. WinRE / WinPE / Setup: inventory and plan (they cannot be staged) -----------------
-    def plan_only(self, wim: wimcore.Wim, index: int, label: str, note: str) -> ImageReport:
+    # 3. every image: inventory and plan, one job each -------------------------------------------
+    def _plan(self, wim: wimcore.Wim, index: int, wim_label: str, staged: set[str],
+              explicit: bool = False) -> None:
+        from wimcore.servicing.backend import refusal_error
         from wimcore.servicing.image_inventory import inventory
         from wimcore.servicing.planner import PlanState, plan
 
         image = wim.images[index]
-        rep = ImageReport(image.index, image.name)
+        rep = ImageReport(image.index, image.name, label=f"{wim_label}:{index}")
         inv = inventory(image)
-        the_plan = plan(inv, self.packages)
+        the_plan = plan(inv, self.packages, staged=staged)
         rep.image_type, rep.inventory, rep.plan = inv.image_type.value, inv.to_dict(), \
             the_plan.to_dict()
         rep.skipped = [{"key": e.key, "state": e.state.value, "reason": e.reason}
-                       for e in the_plan.entries]
-        needs = any(e.state is PlanState.NEEDS_SERVICING_STACK for e in the_plan.entries)
-        rep.status = "skipped" if needs else "nothing-to-do"
-        self.report.images.append(MediaImageReport(label, rep, note if needs else ""))
+                       for e in the_plan.entries if e.state is not PlanState.APPLICABLE]
+        entry = MediaImageReport(wim_label, rep)
+        self.report.images.append(entry)
         for w in the_plan.warnings:
-            self.report.warnings.append(f"{label}:{index}: {w}")
-        return rep
+            self.run.warn(f"{entry.title}: {w}")
+        job = ImageJob(wim, index, the_plan, inv, f"{wim_label}:{index}")
+        why = self.engine.refusal(inv)
+        if why is not None and explicit:
+            raise refusal_error(job, self.engine.name, why)
+        if not the_plan.to_apply:
+            rep.status = "nothing-to-do"
+            return
+        self.jobs.append((entry, job))
 
-    def winre_service(self, rec: StepRecord) -> None:
-        note = ("WinRE needs its own servicing stack (DISM) to install packages; wimcore "
-                "plans them and does the file-level steps (export, put back)")
+    def plan_images(self, rec: StepRecord) -> None:
+        from wimcore.servicing.history import load_history
+
+        assert self.install is not None and self.boot is not None
+        hist = load_history(self.install_path)
+        boot_hist = load_history(self.boot_path)
         for g in self.winres:
-            with wimcore.open(g.file) as wim:
-                for index in range(1, wim.info.image_count + 1):
-                    self.plan_only(wim, index, f"Winre.wim[{g.sha1[:8]}]", note)
-        rec.detail = f"{len(self.winres)} WinRE image(s) planned"
-        if not self.winres:
+            g.wim = wimcore.open(g.file, writable=True)
+            for index in range(1, g.wim.info.image_count + 1):
+                name = g.wim.images[index].name
+                self._plan(g.wim, index, g.label,
+                           hist.staged_keys(index, name, wim="Winre.wim"))
+        explicit = bool(self.run.options.images)
+        for index in self.selected:
+            name = self.install.images[index].name
+            self._plan(self.install, index, self.install_path.name,
+                       hist.staged_keys(index, name), explicit)
+        count = self.boot.info.image_count
+        setup = self.boot.info.boot_index or min(2, count)
+        for index in dict.fromkeys(i for i in (setup, 1) if 1 <= i <= count):
+            self._plan(self.boot, index, self.boot_path.name,
+                       boot_hist.staged_keys(index, self.boot.images[index].name))
+        rec.detail = (f"{len(self.report.images)} image(s) planned, {len(self.jobs)} with "
+                      "packages to apply")
+        if not self.jobs:
             rec.status = "nothing-to-do"
 
-    # 4. export WinRE to shrink it ----------------------------------------------------------
+    # 3, 6-8, 13, 14. one backend for every image ---------------------------------------------
+    def service_images(self, rec: StepRecord) -> None:
+        from wimcore.servicing.backend import PackageResult, apply_jobs
+        from wimcore.servicing.errors import ServicingError
+
+        if not self.jobs:
+            rec.status, rec.detail = "nothing-to-do", f"backend {self.engine.name}: no packages"
+            return
+        jobs = [job for _entry, job in self.jobs]
+        self.run.tell(f"{self.engine.name}: " + ", ".join(j.label for j in jobs))
+        (self.work / "backend").mkdir(exist_ok=True)
+        outcomes = apply_jobs(self.engine, jobs, work=self.work / "backend",
+                              progress=self.progress)
+        counts: dict[str, int] = {}
+        failed: list[str] = []
+        for (entry, job), outcome in zip(self.jobs, outcomes, strict=True):
+            entry.report.record(outcome)
+            counts[outcome.state] = counts.get(outcome.state, 0) + 1
+            self._mark_changed(job, outcome)
+            for p in outcome.packages:
+                log.info("%s: %s: %s: %s [%s%s]", entry.title, p.state.value, p.key, p.reason,
+                         outcome.backend, f"; {p.verdict}" if p.verdict else "")
+            if outcome.state == "not-serviced":
+                entry.note = outcome.reason
+                self.run.warn(f"{entry.title}: not serviced: {len(outcome.packages)} planned "
+                              f"package(s) not applied: {outcome.reason}")
+            failed += [f"{entry.title}: {p.key}: {p.reason}" for p in outcome.packages
+                       if p.state is PackageResult.FAILED]
+        rec.detail = f"backend {self.engine.name}: " + ", ".join(
+            f"{n} {state}" for state, n in sorted(counts.items()))
+        if failed:
+            raise ServicingError(f"{len(failed)} package(s) failed: " + "; ".join(failed))
+
+    def _mark_changed(self, job: ImageJob, outcome: ImageOutcome) -> None:
+        if not outcome.changed:
+            return
+        if job.wim is self.install:
+            self.install_changed = True
+        elif job.wim is self.boot:
+            self.boot_changed = True
+        else:
+            for g in self.winres:
+                if job.wim is g.wim:
+                    g.changed = True
+
+    # 4. save and export WinRE to shrink it ----------------------------------------------------
     def winre_export(self, rec: StepRecord) -> None:
         done = []
         for g in self.winres:
+            if g.wim is not None:
+                if g.changed:
+                    g.wim.commit(progress=self.progress)
+                g.wim.close()
+                g.wim = None
             worth, dead = worth_rebuilding(g.file)
             g.info["reclaimable"] = dead
-            if not worth:
-                g.info["action"] = "kept (nothing to reclaim, nothing staged)"
+            if not worth and not g.changed:
+                g.info["action"] = "kept (unchanged, nothing to reclaim)"
                 continue
             out = g.file.with_name("Winre.exported.wim")
             with wimcore.open(g.file) as src:
@@ -342,10 +481,10 @@ class _Routine:
             wimcore.export(g.file, wimcore.ALL, out, boot=bool(boot), progress=self.progress)
             after = out.stat().st_size
             g.info["size_after"] = after
-            if after < g.file.stat().st_size:
+            if g.changed or after < g.file.stat().st_size:
                 g.exported = out
-                g.info["action"] = "exported"
-                done.append(f"{g.file.stat().st_size:,} -> {after:,} bytes")
+                g.info["action"] = "serviced and exported" if g.changed else "exported"
+                done.append(f"{g.info['size_before']:,} -> {after:,} bytes")
             else:
                 g.info["action"] = "kept (the export was not smaller)"
         rec.detail = "; ".join(done) or "nothing to reclaim"
@@ -365,71 +504,23 @@ class _Routine:
                 count += 1
         if count:
             self.install_changed = True
-            self.report.sizes_after["Winre.wim"] = next(
-                g.exported.stat().st_size for g in self.winres if g.exported is not None)
         rec.detail = f"replaced in {count} index(es)"
         if not count:
             rec.status = "nothing-to-do"
 
-    # 6-8. install.wim: inventory, plan, stage --------------------------------------------------
-    def install_service(self, rec: StepRecord) -> None:
-        from wimcore.servicing.history import load_history
-        from wimcore.servicing.image_inventory import inventory
-        from wimcore.servicing.planner import PlanState, plan
-        from wimcore.servicing.staging import stage
-
-        assert self.install is not None
-        hist = load_history(self.install_path)
-        staged_count = 0
-        for index in self.selected:
-            image = self.install.images[index]
-            rep = ImageReport(image.index, image.name)
-            self.report.images.append(MediaImageReport(self.install_path.name, rep))
-            inv = inventory(image)
-            the_plan = plan(inv, self.packages, staged=hist.staged_keys(index, image.name))
-            rep.image_type, rep.inventory, rep.plan = inv.image_type.value, inv.to_dict(), \
-                the_plan.to_dict()
-            rep.skipped = [{"key": e.key, "state": e.state.value, "reason": e.reason}
-                           for e in the_plan.entries if e.state is not PlanState.APPLICABLE]
-            for w in the_plan.warnings:
-                self.report.warnings.append(f"{self.install_path.name}:{index}: {w}")
-            if not the_plan.applicable:
-                rep.status = "nothing-to-do"
-                continue
-            result = stage(self.install, image, the_plan, first_boot=self.run.options.first_boot,
-                           progress=self.progress)
-            rep.staged = [s.to_dict() for s in result.staged]
-            rep.status = "staged"
-            staged_count += len(result.staged)
-            self.install_changed = True
-            self.staged_any.append({"index": index, "name": image.name,
-                                    "staged": [{"key": s["key"], "kb": s.get("kb"),
-                                                "location": s["location"]} for s in rep.staged]})
-        rec.detail = f"{len(self.selected)} image(s), {staged_count} package(s) staged"
-        if not staged_count:
-            rec.status = "nothing-to-do"
-
-    # 13-14. boot.wim: Setup (2) and WinPE (1), plan only --------------------------------------
-    def boot_service(self, rec: StepRecord, index: int) -> None:
-        assert self.boot is not None
-        if index > self.boot.info.image_count:
-            rec.status, rec.detail = "skipped", f"boot.wim has no image {index}"
-            return
-        note = ("WinPE/Setup need a servicing stack (DISM) to install packages; planned only")
-        rep = self.plan_only(self.boot, index, self.boot_path.name, note)
-        rec.detail = f"{rep.name}: {rep.status}"
-        rec.status = "skipped" if rep.status == "skipped" else "nothing-to-do"
-
     # sources/ -----------------------------------------------------------------------------------
     def apply_setup_du(self, rec: StepRecord) -> None:
         actions = []
-        for label, folder in self.setup_du:
-            actions += apply_setup_du(self.overlay, folder, label)
-        rec.detail = f"{len(actions)} file(s) from {len(self.setup_du)} Setup DU(s)"
+        skip = SYNC_SKIP | {self.install_path.name.casefold(), self.boot_path.name.casefold()}
+        for du in self.setup_dus:
+            actions += apply_setup_du(self.overlay, du.folder, du.source.name, files=du.files,
+                                      skip=skip)
+        rec.detail = f"{len(actions)} file(s) from {len(self.setup_dus)} Setup DU(s)"
         if not actions:
             rec.status = "nothing-to-do"
 
     def sync_sources(self, rec: StepRecord) -> None:
+        """robocopy /xo from the serviced images (in memory, after the backend ran)."""
         assert self.install is not None and self.boot is not None
         actions = []
         skip = SYNC_SKIP | {self.install_path.name.casefold(), self.boot_path.name.casefold()}
@@ -449,11 +540,10 @@ class _Routine:
     def boot_rebuild(self, rec: StepRecord) -> None:
         assert self.boot is not None
         info = self.boot.info
-        self.report.sizes_before["boot.wim"] = self.boot_path.stat().st_size
         setup = info.boot_index or min(2, info.image_count)
         order_ok = info.image_count >= 2 and info.boot_index == 2
         worth, dead = worth_rebuilding(self.boot_path)
-        if order_ok and not worth:
+        if order_ok and not worth and not self.boot_changed:
             rec.status, rec.detail = "nothing-to-do", f"{dead:,} bytes reclaimable: kept"
             return
         out = self.work / "boot.wim"
@@ -468,7 +558,6 @@ class _Routine:
     # 10-11. export install.wim -----------------------------------------------------------------
     def install_export(self, rec: StepRecord) -> None:
         assert self.install is not None
-        self.report.sizes_before[self.install_path.name] = self.install_path.stat().st_size
         worth, dead = worth_rebuilding(self.install_path)
         if not self.install_changed and not worth:
             rec.status, rec.detail = "nothing-to-do", f"unchanged, {dead:,} bytes reclaimable"
@@ -481,11 +570,7 @@ class _Routine:
 
     # 12 / 17. replace the media's files --------------------------------------------------------
     def publish(self, rec: StepRecord) -> None:
-        from wimcore.servicing.history import load_history
-
-        for wim in (self.install, self.boot):
-            if wim is not None:
-                wim.close()
+        self.close()
         replaced = []
         for _label, (new, dest) in sorted(self.outputs.items()):
             _publish(new, dest)
@@ -495,98 +580,170 @@ class _Routine:
             dest.parent.mkdir(parents=True, exist_ok=True)
             _publish(staged, dest)
             replaced.append(dest)
-        if self.staged_any:
-            hist = load_history(self.install_path)
-            hist.add_run({"run_id": self.report.started, "started": self.report.started,
-                          "images": self.staged_any})
-            hist.save()
+        self._history()
         self.report.replaced = [p.relative_to(self.media).as_posix() for p in replaced]
         self.report.sources = [a.to_dict() for a in self.overlay.file_actions]
         rec.detail = f"{len(replaced)} file(s) replaced"
         if not replaced:
             rec.status = "nothing-to-do"
 
+    def _history(self) -> None:
+        """Record what each replaced WIM's images got (staged and installed), with the backend.
 
-def _package_folders(root: Path) -> list[Path]:
-    """Folders with a .mum under ``root``, outermost only."""
-    found = sorted({p.parent for p in root.rglob("*.mum")})
-    keep: list[Path] = []
-    for f in found:
-        if not any(k in f.parents for k in keep):
-            keep.append(f)
-    return keep
+        WinRE's packages go into install.wim's history (it lives inside install.wim).
+        """
+        from wimcore.servicing.history import load_history
+        from wimcore.servicing.run import history_entry
+
+        started, backend = self.report.started, self.report.backend
+        replaced = {dest for _new, dest in self.outputs.values()}
+        by_wim: dict[str, list[ImageReport]] = {}
+        for i in self.report.images:
+            by_wim.setdefault("Winre.wim" if i.wim.startswith("Winre.wim") else i.wim,
+                              []).append(i.report)
+        for path, carried in ((self.install_path, by_wim.get("Winre.wim", [])),
+                              (self.boot_path, [])):
+            if path not in replaced:
+                continue
+            entry = history_entry(started, started, backend, by_wim.get(path.name, []),
+                                  skip_verify=self.report.skip_verify)
+            entry["images"] += history_entry(started, started, backend, carried,
+                                             wim="Winre.wim")["images"]
+            if entry["images"]:
+                hist = load_history(path)
+                hist.add_run(entry)
+                hist.save()
 
 
 def service(media_dir: str | os.PathLike[str],
             updates: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
             options: ServiceOptions | None = None) -> MediaReport:
-    """Service a media folder with the updates (a folder or files); see the module docstring."""
+    """Service a media folder with the updates (a folder or files); see the module docstring.
+
+    The log (``options.log``) and the JSON report with its ``.txt`` summary
+    (``options.report``) go beside the media by default, visible; the work folder
+    (``options.work_dir``, default beside the media) is removed afterwards unless
+    ``options.keep_work``. Explicitly chosen install images that the backend cannot
+    service raise their typed error before anything changes.
+    """
+    from wimcore.servicing.backend import get_backend
+
     opts = options or ServiceOptions()
     media = Path(media_dir).absolute()
     sources, install, boot = _layout(media)
-    files = _update_files(updates)
-    work_root = Path(opts.work_dir) if opts.work_dir else media.parent / \
-        f".{media.name}.wimcore-work"
+    inputs = _update_inputs(updates)
+    base = media.parent / media.name
+    work_root = Path(opts.work_dir).absolute() if opts.work_dir else \
+        Path(f"{base}.wimcore-work")
+    log_path = Path(opts.log).absolute() if opts.log else Path(f"{base}.wimcore.log")
+    report_path = Path(opts.report).absolute() if opts.report else \
+        Path(f"{base}.wimcore-report.json")
+    made_root = not work_root.exists()
     work_root.mkdir(parents=True, exist_ok=True)
     started = dt.datetime.now(dt.timezone.utc)
     work = work_root / (started.strftime("run-%Y%m%dT%H%M%S-") + secrets.token_hex(3))
-    report = MediaReport(str(media), str(work_root), started.isoformat())
-    _check_space(work_root, estimate_space(install, boot, sources, files) + opts.space_margin)
-    if opts.iso is not None:
-        iso_dir = Path(opts.iso).absolute().parent
-        _check_space(iso_dir, _tree_size(media) + opts.space_margin)
+    bopts = dataclasses.replace(
+        opts.backend_options or BackendOptions(),
+        first_boot=opts.first_boot or (opts.backend_options or BackendOptions()).first_boot,
+        media_root=(opts.backend_options.media_root if opts.backend_options
+                    and opts.backend_options.media_root else str(media)),
+        keep_work=opts.keep_work or (opts.backend_options or BackendOptions()).keep_work)
+    engine = get_backend(opts.backend, bopts) if isinstance(opts.backend, str) else opts.backend
+    report = MediaReport(str(media), str(work_root), started.isoformat(), backend=engine.name,
+                         backend_note=getattr(engine, "note", "") or None,
+                         skip_verify=opts.skip_verify, log=str(log_path),
+                         report=str(report_path))
+    try:
+        _check_space(work_root, estimate_space(install, boot, sources, inputs)
+                     + opts.space_margin)
+        if opts.iso is not None:
+            iso_dir = Path(opts.iso).absolute().parent
+            _check_space(iso_dir, _tree_size(media) + opts.space_margin)
+    except BaseException:
+        if made_root:
+            work_root.rmdir()
+        raise
     work.mkdir()
-    handler = logging.FileHandler(work_root / "service.log", encoding="utf-8")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(log_path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     if log.level == logging.NOTSET or log.level > logging.INFO:
         log.setLevel(logging.INFO)
-    report.log = str(work_root / "service.log")
     run = _Run(report, opts)
     t0 = time.monotonic()
     routine: _Routine | None = None
+    outside = [p for p in (*inputs, work_root, log_path, report_path,
+                           report_path.with_suffix(".txt")) if _inside(p, media)]
     try:
-        log.info("servicing %s with %d update file(s); work in %s", media, len(files), work)
-        routine = _Routine(run, media, work, files)
+        log.info("servicing %s with %d input(s), backend %s; work in %s", media, len(inputs),
+                 engine.name, work)
+        if opts.skip_verify:
+            run.warn("--skip-verify: packages are used WITHOUT checking them against their "
+                     "catalogs and manifests")
+        routine = _Routine(run, media, work, inputs, engine, outside)
         _steps(run, routine, opts)
         report.status = ("partial" if report.errors else
+                         "incomplete" if report.unserviced else
                          "ok" if report.changed else "nothing-to-do")
     except BaseException as exc:
         cancelled = isinstance(exc, (Cancelled, KeyboardInterrupt))
         report.status = "cancelled" if cancelled else "failed"
         if not report.errors or cancelled:
             report.errors.append(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        if isinstance(exc, WimcoreError) and not isinstance(exc, MediaStepError):
+            setattr(exc, "report", report)  # noqa: B010 - give callers the record
         raise
     finally:
         if routine is not None:
-            for wim in (routine.install, routine.boot):
-                if wim is not None:
-                    wim.close()
+            routine.close()
+        _sizes(report, install, boot, routine)
         report.seconds = time.monotonic() - t0
-        for name, path in (("install.wim", install), ("boot.wim", boot)):
-            if path.exists():
-                report.sizes_after.setdefault(name if name != "install.wim" else path.name,
-                                              path.stat().st_size)
         log.info("run finished: %s in %.2f s", report.status, report.seconds)
         log.removeHandler(handler)
         handler.close()
-        report.write(opts.report if opts.report is not None else work_root / "report.json")
-        if not opts.keep_work:
+        if opts.keep_work:
+            report.work_kept = True
+        else:
             shutil.rmtree(work, ignore_errors=True)
+            if made_root:
+                try:
+                    work_root.rmdir()
+                except OSError:
+                    pass
+        report.write(report_path)
     return report
+
+
+def _sizes(report: MediaReport, install: Path, boot: Path, routine: _Routine | None) -> None:
+    """Sizes after the run: the files as they are now; unchanged ones keep their size."""
+    for name, path in ((install.name, install), ("boot.wim", boot)):
+        if path.exists():
+            report.sizes_after[name] = path.stat().st_size
+            report.sizes_before.setdefault(name, report.sizes_after[name])
+    if "Winre.wim" in report.sizes_before:
+        put_back = [g for g in (routine.winres if routine else []) if g.exported is not None]
+        published = install.name in {Path(p).name for p in report.replaced}
+        report.sizes_after["Winre.wim"] = (int(put_back[0].info["size_after"])
+                                           if put_back and published
+                                           else report.sizes_before["Winre.wim"])
+    if report.iso:
+        report.sizes_after["ISO"] = int(report.iso["size"])
 
 
 def _steps(run: _Run, r: _Routine, opts: ServiceOptions) -> None:
     """The seed's Complete Steps, in order (numbers are the seed's)."""
-    run.do("expand-updates", "1", r.expand_updates)
+    r.report.sizes_before[r.install_path.name] = r.install_path.stat().st_size
+    r.report.sizes_before["boot.wim"] = r.boot_path.stat().st_size
+    if opts.iso is not None and Path(opts.iso).is_file():
+        r.report.sizes_before["ISO"] = Path(opts.iso).stat().st_size
+    run.do("inputs", "1", r.take_inputs)
     run.do("open", "2", lambda rec: r.open_wims())
     run.do("winre-extract", "2.1", r.winre_extract)
-    run.do("winre-service", "3", r.winre_service)
+    run.do("plan", "3, 6, 13, 14", r.plan_images)
+    run.do("service-images", "3, 6-8, 13, 14", r.service_images)
     run.do("winre-export", "4", r.winre_export)
     run.do("winre-put-back", "5", r.winre_put_back)
-    run.do("install-service", "6-8", r.install_service)
-    run.do("setup-service", "13", lambda rec: r.boot_service(rec, 2))
-    run.do("winpe-service", "14", lambda rec: r.boot_service(rec, 1))
     run.do("setup-dynamic-update", "13.4", r.apply_setup_du)
     run.do("sources-sync", "9, 13.4", r.sync_sources)
     run.do("install-export", "10-11", r.install_export)
@@ -602,6 +759,10 @@ def _iso(rec: StepRecord, r: _Routine, opts: ServiceOptions) -> None:
 
     assert opts.iso is not None
     label = opts.volume_label or default_label(r.install_path)
-    result = write_iso(r.media, opts.iso, label=label)
+    result = write_iso(r.media, opts.iso, label=label, exclude=r.outside)
     r.report.iso = result.to_dict()
+    if not result.rewritten:
+        rec.status = "nothing-to-do"
+        rec.detail = f"{result.path}: kept, it already holds exactly these files"
+        return
     rec.detail = f"{result.path} ({result.size:,} bytes, {', '.join(result.boot_entries)})"

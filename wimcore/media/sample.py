@@ -77,6 +77,23 @@ EDITIONS = (
     Edition("Windows 11 Pro", "Professional", "Microsoft-Windows-ProfessionalEdition"),
     Edition("Windows 11 Enterprise", "Enterprise", "Microsoft-Windows-EnterpriseEdition"),
 )
+#: Further editions for ``create_sample(editions=N)`` (fleet tests want more images).
+MORE_EDITIONS = (
+    Edition("Windows 11 Education", "Education", "Microsoft-Windows-EducationEdition"),
+    Edition("Windows 11 Pro for Workstations", "ProfessionalWorkstation",
+            "Microsoft-Windows-ProfessionalWorkstationEdition"),
+    Edition("Windows 11 Home", "Core", "Microsoft-Windows-CoreEdition"),
+    Edition("Windows 11 Pro Education", "ProfessionalEducation",
+            "Microsoft-Windows-ProfessionalEducationEdition"),
+)
+
+
+def editions_of(count: int) -> tuple[Edition, ...]:
+    """The first ``count`` editions (the default two, then MORE_EDITIONS)."""
+    every = EDITIONS + MORE_EDITIONS
+    if not 1 <= count <= len(every):
+        raise ValueError(f"the sample has 1 to {len(every)} editions, not {count}")
+    return every[:count]
 
 # Setup's files: (name in sources/, size, media copy's time, Setup image copy's time,
 # same content?). They drive the sources sync the routine must perform.
@@ -355,8 +372,8 @@ def _etfsboot() -> bytes:
 
 # -- updates/ -----------------------------------------------------------------------------
 
-def _updates(folder: Path, seed: int) -> None:
-    editions = tuple(e.package for e in EDITIONS)
+def _updates(folder: Path, seed: int, chosen: tuple[Edition, ...] = EDITIONS) -> None:
+    editions = tuple(e.package for e in chosen)
     ssu = MumSpec(name=f"Package_for_ServicingStack_{SSU_VERSION.split('.')[1]}",
                   version=SSU_VERSION, kb=KB_SSU, release_type="Update",
                   parent=ParentRef(("Microsoft-Windows-Foundation-Package",
@@ -431,15 +448,20 @@ def _media_sources(media: Path, seed: int) -> None:
          b"BuildString=26100.1742.amd64fre.ge_release_svc_refresh.240906-0331\r\n", T_RTM)
 
 
-def create_sample(dest: str | Path, *, seed: int = 0) -> Path:
-    """Write the sample media into ``dest`` (absent or empty) and return its path."""
+def create_sample(dest: str | Path, *, seed: int = 0, editions: int = 2) -> Path:
+    """Write the sample media into ``dest`` (absent or empty) and return its path.
+
+    ``editions``: how many install.wim editions (1 to 6; the default two give the same
+    bytes as before the option existed).
+    """
+    chosen = editions_of(editions)
     media = Path(dest)
     if media.exists() and (not media.is_dir() or any(media.iterdir())):
         raise DestinationExistsError(str(media))
     media.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".wimcore-sample-", dir=media.parent))
     try:
-        _build(media, work, seed)
+        _build(media, work, seed, chosen)
     except BaseException:
         shutil.rmtree(media, ignore_errors=True)
         raise
@@ -448,7 +470,7 @@ def create_sample(dest: str | Path, *, seed: int = 0) -> Path:
     return media
 
 
-def _build(media: Path, work: Path, seed: int) -> None:
+def _build(media: Path, work: Path, seed: int, chosen: tuple[Edition, ...] = EDITIONS) -> None:
     # WinRE first: it goes inside every install image.
     winre_tree = work / "winre"
     _windows_tree(winre_tree, "winre", seed)
@@ -459,7 +481,7 @@ def _build(media: Path, work: Path, seed: int) -> None:
     _touch(winre, T_RTM)
 
     trees: list[tuple[Path, str, dict[str, str | None]]] = []
-    for edition in EDITIONS:
+    for edition in chosen:
         tree = work / edition.edition_id
         _windows_tree(tree, "client", seed, edition)
         (tree / "Windows/System32/Recovery").mkdir(parents=True, exist_ok=True)
@@ -501,7 +523,7 @@ def _build(media: Path, work: Path, seed: int) -> None:
     _put(media, "efi/boot/bootx64.efi", _data(seed, "efi/bootx64.efi", 100_000), T_RTM)
     _put(media, "efi/microsoft/boot/efisys.bin", _efisys(seed), T_RTM)
     _put(media, "efi/microsoft/boot/bcd", _data(seed, "efi/bcd", 16_384), T_RTM)
-    _updates(media / "updates", seed)
+    _updates(media / "updates", seed, chosen)
     for wim in ("install.wim", "boot.wim"):
         _touch(sources / wim, T_RTM)
     _pin_dirs(media)

@@ -6,6 +6,7 @@ media and its ``updates/`` folder can be rebuilt anywhere without Microsoft file
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 from collections.abc import Sequence
@@ -90,11 +91,23 @@ def mum_bytes(spec: MumSpec) -> bytes:
     return BOM + text.encode("utf-8")
 
 
-def component_manifest(name: str, version: str, files: Sequence[str],
+def file_hash_xml(data: bytes) -> str:
+    """The ``<asmv2:hash>`` of a manifest ``<file>``: SHA-256 of the bytes, identity transform."""
+    digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    return ('<asmv2:hash xmlns:asmv2="urn:schemas-microsoft-com:asm.v2" '
+            'xmlns:dsig="http://www.w3.org/2000/09/xmldsig#"><dsig:Transforms>'
+            '<dsig:Transform Algorithm="urn:schemas-microsoft-com:HashTransforms.Identity"/>'
+            '</dsig:Transforms><dsig:DigestMethod '
+            'Algorithm="http://www.w3.org/2000/09/xmldsig#sha256"/>'
+            f'<dsig:DigestValue>{digest}</dsig:DigestValue></asmv2:hash>')
+
+
+def component_manifest(name: str, version: str, files: dict[str, bytes],
                        destination: str = "$(runtime.system32)\\") -> bytes:
-    """A component manifest that projects ``files`` into ``destination``."""
+    """A component manifest that projects ``files`` into ``destination``, each with its hash."""
     body = "".join(f'<file name="{f}" destinationPath="{destination}" sourceName="{f}" '
-                   f'importPath="$(build.nttree)\\"/>' for f in files)
+                   f'importPath="$(build.nttree)\\">{file_hash_xml(data)}</file>'
+                   for f, data in files.items())
     ident = identity_xml(name, version, extra=' versionScope="nonSxS"')
     text = ('<?xml version="1.0" encoding="utf-8" standalone="yes"?>\r\n'
             f'<assembly xmlns="{ASM_NS}" manifestVersion="1.0">{ident}{body}</assembly>')
@@ -216,14 +229,15 @@ class PackageCab:
         """The cabinet bytes: update.mum, .mum/.manifest files, payload folders, update.cat."""
         mum = mum_bytes(self.spec)
         members: dict[str, bytes] = {"update.mum": mum, **self.sub_mums}
-        covered: dict[str, bytes] = {"update.mum": mum}
+        covered: dict[str, bytes] = {"update.mum": mum, **self.sub_mums}
         for comp, files in self.component_files.items():
             keyform = (f"amd64_{comp.lower()}_{TOKEN}_{self.component_version}_none_"
                        f"{hashlib.sha1(comp.encode()).hexdigest()[:16]}")
-            members[f"{keyform}.manifest"] = component_manifest(comp, self.component_version,
-                                                                list(files))
+            manifest = component_manifest(comp, self.component_version, files)
+            # As Microsoft's: the catalog covers the manifests, the manifests hash the payload.
+            members[f"{keyform}.manifest"] = manifest
+            covered[f"{keyform}.manifest"] = manifest
             for fname, data in files.items():
                 members[f"{keyform}\\{fname}"] = data
-                covered[f"{keyform}/{fname}"] = data
         members["update.cat"] = catalog_bytes(covered)
         return cab_bytes(members)

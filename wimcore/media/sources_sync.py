@@ -4,7 +4,7 @@ Two operations, both prepared in an *overlay* folder in the working directory so
 the media stays untouched until the routine publishes:
 
 - Setup Dynamic Update: every file of the expanded CAB goes into ``sources/``
-  (skipped when the media already has identical bytes).
+  (skipped when the media already has identical bytes; never a WIM of the media).
 - The seed's ``robocopy IMAGE\\Windows\\System32 MEDIA\\sources /e /xo /xx /xl``: a file
   of the image is copied only when ``sources/`` already has a file at the same relative
   path (``/xl``: no new files; names match case-insensitively, as on Windows), and only
@@ -54,9 +54,13 @@ def _micros(when: dt.datetime) -> int:
 class SourcesOverlay:
     """The media's ``sources/`` as it will be: the media files, overridden by staged ones."""
 
-    def __init__(self, sources: Path, staging: Path) -> None:
+    def __init__(self, sources: Path, staging: Path, *,
+                 exclude: tuple[Path, ...] = ()) -> None:
+        """``exclude``: folders or files inside ``sources/`` that are not Setup's (an
+        updates folder kept there): never matched, never replaced."""
         self.sources = sources
         self.staging = staging
+        self.exclude = tuple(p.absolute() for p in exclude)
         self.staged: dict[str, Path] = {}  # rel path (media spelling) -> staged file
         self.actions: list[SyncAction] = []
         self._index: dict[str, str] | None = None
@@ -65,8 +69,11 @@ class SourcesOverlay:
         """casefolded rel path -> rel path with the media's spelling (sources/ and staged)."""
         if self._index is None:
             index: dict[str, str] = {}
-            for dirpath, _dirs, files in os.walk(self.sources):
+            for dirpath, dirs, files in os.walk(self.sources):
+                dirs[:] = [d for d in dirs if Path(dirpath, d).absolute() not in self.exclude]
                 for name in files:
+                    if Path(dirpath, name).absolute() in self.exclude:
+                        continue
                     rel = Path(dirpath, name).relative_to(self.sources).as_posix()
                     index[rel.casefold()] = rel
             self._index = index
@@ -107,24 +114,35 @@ class SourcesOverlay:
         return sorted(self.actions, key=lambda a: a.path.casefold())
 
 
-def apply_setup_du(overlay: SourcesOverlay, du_root: Path, label: str) -> list[SyncAction]:
-    """Stage every file of an expanded Setup Dynamic Update into ``sources/``."""
+def apply_setup_du(overlay: SourcesOverlay, du_root: Path, label: str, *,
+                   files: list[str] | None = None,
+                   skip: frozenset[str] = frozenset()) -> list[SyncAction]:
+    """Stage the files of an expanded Setup Dynamic Update into ``sources/``.
+
+    ``files`` (relative to ``du_root``; default: all) are the Setup files; names in
+    ``skip`` (case-folded: the media's WIMs) and excluded paths are never written.
+    """
     done: list[SyncAction] = []
-    for dirpath, _dirs, files in sorted(os.walk(du_root)):
-        for name in sorted(files):
-            src = Path(dirpath, name)
-            rel_du = src.relative_to(du_root).as_posix()
-            rel = overlay.lookup(rel_du) or rel_du
-            existing = overlay.current(rel)
-            if existing.is_file() and filecmp.cmp(existing, src, shallow=False):
-                continue
-            tmp = overlay.staging / ".incoming" / rel
-            tmp.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, tmp)
-            action = SyncAction(rel, f"{label}:{rel_du}", "Setup Dynamic Update file",
-                                src.stat().st_size, added=not existing.is_file())
-            overlay.put(rel, tmp, action, mtime_micros=None)
-            done.append(action)
+    wanted = files if files is not None else sorted(
+        Path(dirpath, name).relative_to(du_root).as_posix()
+        for dirpath, _dirs, names in os.walk(du_root) for name in names)
+    for rel_du in sorted(wanted):
+        src = du_root / rel_du
+        rel = overlay.lookup(rel_du) or rel_du
+        target = (overlay.sources / rel).absolute()
+        if (rel.casefold() in skip or rel.rsplit("/", 1)[-1].casefold() in skip
+                or any(target == e or e in target.parents for e in overlay.exclude)):
+            continue
+        existing = overlay.current(rel)
+        if existing.is_file() and filecmp.cmp(existing, src, shallow=False):
+            continue
+        tmp = overlay.staging / ".incoming" / rel
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, tmp)
+        action = SyncAction(rel, f"{label}:{rel_du}", "Setup Dynamic Update file",
+                            src.stat().st_size, added=not existing.is_file())
+        overlay.put(rel, tmp, action, mtime_micros=None)
+        done.append(action)
     return done
 
 
@@ -154,6 +172,7 @@ def sync_from_image(overlay: SourcesOverlay, image: Image, root: str, label: str
     if not wanted:
         return []
     done: list[SyncAction] = []
+    overlay.staging.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=overlay.staging))
     try:
         image.extract([w[0] for w in wanted], tmp, progress=progress)

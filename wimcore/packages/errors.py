@@ -117,6 +117,40 @@ class HashMismatchError(CatalogError):
     """An expanded file's hash is not the one its catalog lists."""
 
 
+class PackageVerificationError(PackageError):
+    """A package failed its check against its own catalogs and manifests; nothing used it.
+
+    ``file`` names the file (or sub-package) at fault, ``package`` the package folder.
+    """
+
+    def __init__(self, message: str, *, file: str | None = None,
+                 package: str | None = None) -> None:
+        super().__init__(message)
+        self.file = file
+        self.package = package
+
+
+class PackageTamperedError(PackageVerificationError, HashMismatchError):
+    """A file's bytes do not match the hash its catalog or component manifest lists."""
+
+
+class PackageIncompleteError(PackageVerificationError):
+    """A file, component or sub-package that the package's manifests name is not in it."""
+
+
+class NotAnUpdateError(PackageError):
+    """An input is not an update wimcore can use (e.g. a text file, an unknown cabinet).
+
+    ``path`` is the input and ``reason`` why it was refused; nothing was copied from it.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None,
+                 reason: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.reason = reason
+
+
 _BY_CODE: dict[int, type[CabinetError]] = {
     code: cls
     for cls in (CorruptCabinetError, CabinetIOError, CabinetArgumentError, CabinetMemoryError)

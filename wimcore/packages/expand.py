@@ -168,7 +168,7 @@ class _Expander:
                 self._expand_msu(out, names)
             else:
                 self._package_at(out, src.name, "cab")
-                self._post_process(out, depth=1)
+                self._post_process(out, depth=1, psf_dirs=[src.parent])
         self._count()
 
     # -- containers ---------------------------------------------------------------
@@ -215,7 +215,7 @@ class _Expander:
                 unpack(member, folder)
                 member.unlink()
                 self._package_at(folder, name, kind)
-                self._post_process(folder, depth=1, psf_dirs=[out])
+                self._post_process(folder, depth=1, psf_dirs=[out, self.result.source.parent])
 
     def _post_process(self, folder: Path, *, depth: int,
                       psf_dirs: list[Path] | None = None) -> None:
@@ -238,7 +238,7 @@ class _Expander:
         from wimcore.packages.express import apply_psf, parse_cix
 
         spans = parse_cix(cix.read_bytes(), source=str(cix))
-        psf = _find_psf(folder, search)
+        psf = _find_psf(folder, search, self.result.source.stem)
         if psf is None:
             raise PackageError(f"{folder.name}: {CIX_NAME} present but no .psf payload beside "
                                "the package")
@@ -269,14 +269,15 @@ class _Expander:
         self.result.files, self.result.bytes = files, total
 
 
-def _find_psf(folder: Path, search: list[Path]) -> Path | None:
-    """The .psf for an express package: same stem as the folder first, else the only one."""
-    want = folder.name.casefold() + ".psf"
+def _find_psf(folder: Path, search: list[Path], source_stem: str = "") -> Path | None:
+    """The .psf for an express package: same stem as the folder (or the source file) first,
+    else the only one."""
+    want = {folder.name.casefold() + ".psf", source_stem.casefold() + ".psf"}
     candidates: list[Path] = []
     for where in search:
         for p in sorted(where.glob("*")):
             if p.is_file() and p.suffix.casefold() == ".psf":
-                if p.name.casefold() == want:
+                if p.name.casefold() in want:
                     return p
                 candidates.append(p)
     return candidates[0] if len(candidates) == 1 else None

@@ -81,8 +81,7 @@ def inspect_package(path: str | Path) -> Inspection:
         return Inspection(source, "mum", [parse_mum(source.read_bytes(), source=str(source))])
     fmt = sniff(source)
     if fmt == "wim":
-        return Inspection(source, "wim", notes=["WIM container: expand it to inspect its "
-                                                "update.mum"])
+        return Inspection(source, "wim", [wim_container_package(source)])
     with tempfile.TemporaryDirectory(prefix="wimcore-inspect-") as tmp:
         scratch = Path(tmp)
         with Cabinet(source) as c:
@@ -109,8 +108,22 @@ def inspect_package(path: str | Path) -> Inspection:
                 props = result.msu.properties if not low.startswith("ssu-") else {}
                 result.packages.append(_metadata_of_cab(f, scratch, props))
             elif low.endswith(".wim"):
-                result.notes.append(f"{f.name}: WIM container; expand the MSU to inspect it")
+                props = result.msu.properties if not low.startswith("ssu-") else {}
+                result.packages.append(wim_container_package(f, properties=props))
         return result
+
+
+def wim_container_package(path: Path, *, properties: dict[str, str] | None = None) -> Package:
+    """The package of a WIM container (24H2-style LCU): its root ``update.mum``, read in place."""
+    import wimcore
+
+    with wimcore.open(path) as wim:
+        try:
+            data = wim.images[1].read_bytes("/update.mum")
+        except LookupError:
+            raise PackageError(f"{path.name}: a WIM without update.mum at its root is not "
+                               "a WIM-container package") from None
+    return parse_mum(data, source=f"{path}:update.mum", properties=properties)
 
 
 def _inspect_folder(folder: Path) -> Inspection:

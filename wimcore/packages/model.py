@@ -7,6 +7,8 @@ and namespace-less files read the same; a UTF-8 BOM and ``standalone="yes"`` are
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
 import re
 from dataclasses import dataclass, field
@@ -114,11 +116,25 @@ class UpdateEntry:
 
 @dataclass(frozen=True)
 class ManifestFile:
-    """A file a component manifest brings: its name and where it is projected."""
+    """A file a component manifest brings: its name, where it goes, and its hash if given.
+
+    ``digest`` is the raw hash from ``<asmv2:hash>`` (``DigestValue``), ``algorithm`` its
+    hashlib name (``sha256``, ``sha1``) and ``transform`` the hash transform's URI; only
+    the identity transform hashes the file's bytes as they are.
+    """
 
     name: str
     destination: str | None = None
     source_name: str | None = None
+    digest: bytes | None = None
+    algorithm: str | None = None
+    transform: str | None = None
+
+    @property
+    def flat_hash(self) -> bool:
+        """True when ``digest`` is a plain hash of the file's bytes (identity transform)."""
+        return (self.digest is not None and self.algorithm is not None
+                and (self.transform is None or self.transform.endswith(".Identity")))
 
 
 @dataclass(frozen=True)
@@ -193,6 +209,21 @@ class Package:
             "sub_packages": [p.to_dict() for p in self.sub_packages],
             "path": self.path,
         }
+
+
+def cu_target(identity: Identity, custom: dict[str, str] | None = None) -> tuple[int, int] | None:
+    """(build, revision) a cumulative update brings an image to, from its version.
+
+    ``customInformation@Version`` (``10.0.26100.3476``) wins over the identity's version
+    (``26100.3476.1.10`` or ``10.0.19041.3930``).
+    """
+    version = (custom or {}).get("Version") or identity.version
+    parts = tuple(int(p) if p.isdigit() else 0 for p in version.split(".") if p)
+    if len(parts) >= 4 and parts[0] == 10 and parts[1] == 0:
+        return parts[2], parts[3]
+    if len(parts) >= 2 and parts[0] > 100:
+        return parts[0], parts[1]
+    return None
 
 
 def _child(elem: etree._Element, name: str) -> etree._Element | None:
@@ -291,9 +322,42 @@ def parse_component_manifest(data: bytes, *, source: str = "manifest") -> Compon
     ident = _child(root, "assemblyIdentity")
     if local(root.tag) != "assembly" or ident is None:
         raise ManifestError(f"{source}: not a component manifest")
-    files = tuple(ManifestFile(f.get("name", ""), f.get("destinationPath"), f.get("sourceName"))
-                  for f in root if local(f.tag) == "file" and f.get("name"))
+    files = tuple(_manifest_file(f) for f in root if local(f.tag) == "file" and f.get("name"))
     return ComponentManifest(Identity.from_element(ident), files, source)
+
+
+#: xmldsig DigestMethod URIs -> hashlib names.
+_DIGEST_METHODS = {
+    "http://www.w3.org/2000/09/xmldsig#sha1": "sha1",
+    "http://www.w3.org/2001/04/xmlenc#sha256": "sha256",
+    "http://www.w3.org/2000/09/xmldsig#sha256": "sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#sha384": "sha384",
+    "http://www.w3.org/2001/04/xmlenc#sha512": "sha512",
+}
+
+
+def _manifest_file(elem: etree._Element) -> ManifestFile:
+    """One ``<file>`` of a component manifest, with its ``<asmv2:hash>`` when present."""
+    digest: bytes | None = None
+    algorithm: str | None = None
+    transform: str | None = None
+    hash_elem = _child(elem, "hash")
+    if hash_elem is not None:
+        for node in hash_elem.iter():
+            tag = local(node.tag)
+            if tag == "Transform" and transform is None:
+                transform = node.get("Algorithm")
+            elif tag == "DigestMethod":
+                method = node.get("Algorithm") or ""
+                algorithm = _DIGEST_METHODS.get(method) or method.rsplit("#", 1)[-1] or None
+            elif tag == "DigestValue" and (node.text or "").strip():
+                try:
+                    digest = base64.b64decode((node.text or "").strip(), validate=True)
+                except (ValueError, binascii.Error):
+                    raise ManifestError(f"file {elem.get('name')}: DigestValue is not "
+                                        "base64") from None
+    return ManifestFile(elem.get("name", ""), elem.get("destinationPath"),
+                        elem.get("sourceName"), digest, algorithm, transform)
 
 
 def load_package(folder: str | Path, *, properties: dict[str, str] | None = None) -> Package:

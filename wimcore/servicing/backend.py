@@ -16,13 +16,21 @@ picks ``vm`` when it can run, else ``staged`` (see :func:`choose_backend`).
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from wimcore.packages.model import cu_target
+from wimcore.servicing.errors import (
+    ImageTypeError,
+    NeedsServicingStackError,
+    NotWindowsImageError,
+    ServicingError,
+)
 from wimcore.servicing.image_inventory import ImageType, Inventory, inventory
-from wimcore.servicing.planner import Plan, PlanEntry, cu_target
+from wimcore.servicing.planner import Plan, PlanEntry
 
 if TYPE_CHECKING:
     from wimcore.progress import ProgressCallback
@@ -113,7 +121,7 @@ class ImageJob:
     label: str = ""
     #: package key -> the input file it came from (an MSU or CAB), when it came from a
     #: file; a backend may hand the servicing tool the file as downloaded (vm: DISM).
-    sources: dict[str, str] = field(default_factory=dict)
+    package_files: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.label:
@@ -289,6 +297,55 @@ def postcheck(job: ImageJob, outcome: ImageOutcome,
                 p.verdict = "not listed in the image's answer file"
                 p.state, p.reason = PackageResult.FAILED, f"not staged: {p.verdict}"
     return after
+
+
+# -- running jobs ------------------------------------------------------------------------------
+
+def refusal_error(job: ImageJob, backend: str, why: str) -> ServicingError:
+    """The typed error for an image the user chose explicitly and the backend cannot service."""
+    what = f"{job.label} {job.plan.image_name!r}"
+    kind = job.inventory.image_type
+    message = f"{what}: the {backend} backend cannot service it: {why}"
+    if kind is ImageType.NOT_WINDOWS:
+        return NotWindowsImageError(f"{what} is not a Windows image (no Windows/ folder): "
+                                    "nothing to service")
+    if kind in (ImageType.WINRE, ImageType.WINPE, ImageType.SETUP):
+        return NeedsServicingStackError(message, image_type=kind.value)
+    return ImageTypeError(message, image_type=kind.value)
+
+
+def apply_jobs(backend: ServicingBackend, jobs: Sequence[ImageJob], *, work: Path,
+               progress: ProgressCallback | None = None) -> list[ImageOutcome]:
+    """Apply ``jobs`` with ``backend`` and judge them: one outcome per job, in order.
+
+    A job whose image the backend refuses becomes *not serviced* (with the refusal) and
+    never reaches ``apply``; the others go to one ``apply`` call when the backend
+    batches (one VM boot), else one call each. Every changed image is then post-checked,
+    so the outcomes say only what the images' own records show.
+    """
+    outcomes: dict[int, ImageOutcome] = {}
+    todo: list[int] = []
+    for n, job in enumerate(jobs):
+        why = backend.refusal(job.inventory)
+        if why is None:
+            todo.append(n)
+        else:
+            outcomes[n] = not_serviced(job, backend.name, why)
+    groups = [todo] if backend.batches else [[n] for n in todo]
+    for group in groups:
+        if not group:
+            continue
+        got = backend.apply([jobs[n] for n in group], work=work, progress=progress)
+        if len(got) != len(group):
+            raise ServicingError(f"the {backend.name} backend returned {len(got)} outcome(s) "
+                                 f"for {len(group)} image(s)")
+        for n, outcome in zip(group, got, strict=True):
+            if outcome.changed:
+                start = time.monotonic()
+                postcheck(jobs[n], outcome)
+                outcome.details["postcheck_seconds"] = time.monotonic() - start
+            outcomes[n] = outcome
+    return [outcomes[n] for n in range(len(jobs))]
 
 
 # -- choosing a backend ---------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The per-WIM history sidecar: what each servicing run staged, so the next run knows.
+"""The per-WIM history sidecar: what each servicing run staged or installed, and with which
+backend, so the next run knows.
 
 ``install.wim`` gets ``install.wim.wimcore-history.json`` beside it. It is written only
 after the WIM itself was committed, atomically (temporary name, then rename).
@@ -31,11 +32,18 @@ class History:
     path: Path
     runs: list[dict[str, Any]] = field(default_factory=list)
 
-    def staged_keys(self, index: int, name: str | None = None) -> set[str]:
-        """Identity keys staged into an image by earlier runs (matched by name when given)."""
+    def staged_keys(self, index: int, name: str | None = None, *,
+                    wim: str | None = None) -> set[str]:
+        """Identity keys staged into an image by earlier runs (matched by name when given).
+
+        ``wim`` selects records of an image carried inside this WIM (``"Winre.wim"``);
+        None, the WIM's own images.
+        """
         out: set[str] = set()
         for run in self.runs:
             for img in run.get("images", []):
+                if img.get("wim") != wim:
+                    continue
                 same = (img.get("name") == name) if name is not None and img.get("name") \
                     else img.get("index") == index
                 if same:
@@ -43,7 +51,8 @@ class History:
         return out
 
     def add_run(self, run: dict[str, Any]) -> None:
-        """Append one run: {"run_id", "started", "images": [{"index", "name", "staged"}]}."""
+        """Append one run: {"run_id", "started", "backend", "images": [{"index", "name",
+        "staged", "installed"}]}."""
         self.runs.append(run)
 
     def save(self) -> None:

@@ -16,11 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wimcore.packages.model import Identity, Package, PackageKind, Parent
+from wimcore.packages.model import Package, PackageKind, Parent, cu_target
 from wimcore.servicing.image_inventory import ImageType, InstalledPackage, Inventory, inventory
 
 if TYPE_CHECKING:
     from wimcore.image import Image
+
+#: cu_target lives in the package model now; it stays importable from here.
+__all__ = ["PackageInput", "Plan", "PlanEntry", "PlanState", "cu_target", "load_inputs", "plan"]
 
 
 class PlanState(enum.Enum):
@@ -136,22 +139,30 @@ PackageInput = Package | str | os.PathLike[str]
 def load_inputs(packages: Iterable[PackageInput]) -> list[tuple[Package, str | None]]:
     """(package, source) pairs from Package objects, expanded folders, .mum, CAB or MSU paths.
 
-    Files are read metadata-only (:func:`wimcore.packages.inspect.inspect_package`);
-    such packages can be planned but not staged until expanded.
+    Paths go through :func:`wimcore.packages.intake.prepare_inputs` (classified,
+    expanded into a temporary folder and verified against their catalogs and
+    manifests; an input that is not an update raises ``NotAnUpdateError``). Packages
+    read from files can be planned, not staged: their expanded folder is gone afterwards.
     """
-    from wimcore.packages.inspect import inspect_package
+    import tempfile
+
+    from wimcore.packages.intake import prepare_inputs
 
     out: list[tuple[Package, str | None]] = []
+    paths: list[str | os.PathLike[str]] = []
     for item in packages:
         if isinstance(item, Package):
             out.append((item, str(Path(item.path).parent) if item.path else None))
-            continue
-        path = Path(item)
-        found = inspect_package(path)
-        for pkg in found.packages:
-            folder = Path(pkg.path).parent if pkg.path else None
-            source = str(folder) if path.is_dir() and folder is not None else str(path)
-            out.append((pkg, source))
+        else:
+            paths.append(item)
+    if paths:
+        with tempfile.TemporaryDirectory(prefix="wimcore-plan-") as tmp:
+            intake = prepare_inputs(paths, tmp)
+        by_key = {pkg.key: pkg for pkg in intake.packages}
+        for record in intake.records:
+            for key, folder in zip(record.keys, record.folders, strict=True):
+                source = folder if record.input.format == "folder" else str(record.input.path)
+                out.append((by_key[key], source))
     return out
 
 
@@ -171,17 +182,6 @@ def _arch_ok(pkg_arch: str, image_arch: str | None) -> bool:
     if pkg_arch.lower() in _NEUTRAL_ARCH or image_arch is None:
         return True
     return pkg_arch.lower() in _ARCH_OF_IMAGE.get(image_arch.lower(), {image_arch.lower()})
-
-
-def cu_target(identity: Identity, custom: dict[str, str] | None = None) -> tuple[int, int] | None:
-    """(build, revision) a cumulative update brings the image to, from its version."""
-    version = (custom or {}).get("Version") or identity.version
-    parts = _vt(version)
-    if len(parts) >= 4 and parts[0] == 10 and parts[1] == 0:
-        return parts[2], parts[3]
-    if len(parts) >= 2 and parts[0] > 100:
-        return parts[0], parts[1]
-    return None
 
 
 def _parent_check(parent: Parent, versions: dict[str, tuple[tuple[int, ...], str | None]],
@@ -239,12 +239,13 @@ def plan(image_or_inventory: Image | Inventory, packages: Iterable[PackageInput]
     work = [_Work(p, s) for p, s in load_inputs(packages)]
     staged_keys = {k.lower() for k in staged} | {s.key.lower() for s in inv.staged}
     seen: dict[str, _Work] = {}
+    safe_os = any(w.pkg.kind is PackageKind.SAFE_OS for w in work)
     for w in work:
         if w.pkg.key.lower() in seen:
             w.state, w.reason = PlanState.NOT_APPLICABLE, "duplicate of another input"
             continue
         seen[w.pkg.key.lower()] = w
-        _static(w, inv, staged_keys)
+        _static(w, inv, staged_keys, safe_os)
     _parents(work, inv)
     _supersede_in_set(work)
     entries = _ordered(work, inv)
@@ -252,8 +253,12 @@ def plan(image_or_inventory: Image | Inventory, packages: Iterable[PackageInput]
                 tuple(entries), tuple(_warnings(entries, inv)))
 
 
-def _static(w: _Work, inv: Inventory, staged_keys: set[str]) -> None:
-    """Checks that need no other package: image type, architecture, installed, staged."""
+def _static(w: _Work, inv: Inventory, staged_keys: set[str], safe_os: bool) -> None:
+    """Checks that need no other package: image type, architecture, installed, staged.
+
+    ``safe_os``: the set holds a SafeOS Dynamic Update, which WinRE takes instead of the
+    cumulative update (Microsoft's Dynamic Update order: WinRE gets SSU + SafeOS DU).
+    """
     pkg, kind = w.pkg, w.pkg.kind
     if kind is PackageKind.SETUP_DYNAMIC_UPDATE:
         w.state, w.target = PlanState.NOT_APPLICABLE, "media"
@@ -266,6 +271,11 @@ def _static(w: _Work, inv: Inventory, staged_keys: set[str]) -> None:
     if kind is PackageKind.SAFE_OS and inv.image_type is not ImageType.WINRE:
         w.state = PlanState.NOT_APPLICABLE
         w.reason = f"SafeOS updates apply only to WinRE, this is a {inv.image_type.value} image"
+        return
+    if kind is PackageKind.CUMULATIVE_UPDATE and inv.image_type is ImageType.WINRE and safe_os:
+        w.state = PlanState.NOT_APPLICABLE
+        w.reason = ("WinRE takes the SafeOS Dynamic Update in this set instead of the "
+                    "cumulative update (WinRE: servicing stack, then SafeOS DU)")
         return
     if not _arch_ok(pkg.identity.arch, inv.arch):
         w.state = PlanState.NOT_APPLICABLE

@@ -4,10 +4,14 @@
 
     service_wim(wim_path, packages, *, images="all", work_dir=None, first_boot=False,
                 continue_on_error=False, report_path=None, log_path=None, progress=None,
-                history=True) -> ServicingReport
+                history=True, backend="staged", options=None, setup_du=(), sources=None,
+                skip_verify=False) -> ServicingReport
 
-A run commits the WIM once, at the end, and only when something was staged; a failure
-(without ``continue_on_error``) or a cancel leaves the WIM byte-identical.
+Every input is classified, expanded and verified first (:mod:`wimcore.packages.intake`);
+a run commits the WIM once, at the end, and only when an image changed; a failure
+(without ``continue_on_error``) or a cancel leaves the WIM byte-identical. Its status
+is ``ok`` only when every selected image reached its plan; an image that had packages
+to apply and was not serviced makes it ``incomplete``.
 """
 
 from __future__ import annotations
@@ -21,10 +25,12 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import wimcore
 from wimcore.errors import Cancelled, WimcoreError
-from wimcore.packages.model import Package, load_package
+from wimcore.packages.errors import NotAnUpdateError, PackageVerificationError
+from wimcore.packages.model import Package
 from wimcore.progress import ProgressCallback, ProgressEvent, ProgressKind
 from wimcore.servicing.backend import (
     BackendOptions,
@@ -32,20 +38,18 @@ from wimcore.servicing.backend import (
     ImageOutcome,
     PackageResult,
     ServicingBackend,
+    apply_jobs,
     get_backend,
-    not_serviced,
-    postcheck,
+    refusal_error,
 )
 from wimcore.servicing.errors import (
     HistoryError,
-    PackageNotExpandedError,
+    NotWindowsImageError,
     ServicingError,
     ServicingRunError,
 )
 from wimcore.servicing.history import History, load_history, sidecar_path
-from wimcore.servicing.image_inventory import (
-    inventory,
-)
+from wimcore.servicing.image_inventory import ImageType, inventory
 from wimcore.servicing.planner import PlanState, plan
 from wimcore.servicing.report import (
     ImageReport,
@@ -59,6 +63,11 @@ __all__ = ["service_wim"]
 
 ImageSelection = str | int | Sequence[int | str]
 PackagePath = str | os.PathLike[str]
+
+
+#: Input failures that reach the caller as their own typed error (naming the file), not
+#: wrapped in ServicingRunError: not an update, failed verification.
+INPUT_ERRORS: tuple[type[BaseException], ...] = (NotAnUpdateError, PackageVerificationError)
 
 
 class _Abort(Exception):
@@ -105,61 +114,57 @@ class _Run:
             raise _Abort(f"{what}: {text}") from exc
         self.report.errors.append(f"{what}: {text}")
 
-
-def _package_folders(root: Path) -> list[Path]:
-    """Folders holding an update.mum under ``root``, without those nested in another one."""
-    found = sorted({p.parent for p in root.rglob("*.mum")} if root.is_dir() else set())
-    keep: list[Path] = []
-    for f in found:
-        if not any(k in f.parents for k in keep):
-            keep.append(f)
-    return keep
+    def warn(self, message: str) -> None:
+        """A warning for the summary, the report and the log."""
+        if message not in self.report.warnings:
+            self.report.warnings.append(message)
+        self.log.write(message, level="Warning")
 
 
-def _expand_inputs(run: _Run, inputs: Sequence[PackagePath], work: Path,
-                   sources: dict[str, str] | None = None) -> list[Package]:
-    """Expand every input into the work dir and load its packages (MSU properties kept).
+def _take_inputs(run: _Run, inputs: Sequence[PackagePath], work: Path,
+                 sources: str | os.PathLike[str] | None, setup_du: Sequence[PackagePath],
+                 skip_verify: bool, package_files: dict[str, str] | None = None
+                 ) -> list[Package]:
+    """Classify, expand and verify every input (one record each); the usable packages.
 
-    ``sources`` receives, per package key, the MSU/CAB file it came from.
+    ``package_files`` receives, per package key, the MSU/CAB file it came from.
     """
-    from wimcore.packages.expand import expand
+    from wimcore.packages.intake import InputRecord, prepare_inputs
 
-    packages: list[Package] = []
-    for n, item in enumerate(inputs, start=1):
-        src = Path(item)
-        rep = PackageReport(str(src))
-        run.report.packages.append(rep)
-        start = time.monotonic()
-        try:
-            run.tell(f"package {src.name}: expanding")
-            props: dict[str, str] = {}
-            if src.is_dir():
-                folders = _package_folders(src)
-                rep.status = "folder"
-            else:
-                result = expand(src, work / f"{n:02d}-{src.stem}")
-                folders = _package_folders(result.dest)
-                props = dict(result.msu.properties) if result.msu else {}
-                rep.status = "expanded"
-            if not folders:
-                raise PackageNotExpandedError(f"{src}: no update.mum found in it")
-            for folder in folders:
-                is_ssu = folder.name.lower().startswith("ssu-")
-                pkg = load_package(folder, properties={} if is_ssu else props)
-                packages.append(pkg)
-                if sources is not None and not src.is_dir():
-                    sources[pkg.key] = str(src.absolute())
-                rep.folders.append(str(folder))
-                rep.keys.append(pkg.key)
-            run.log.write(f"package {src.name}: {len(folders)} package(s): "
-                          + ", ".join(rep.keys))
-        except (WimcoreError, OSError, KeyboardInterrupt) as exc:
-            rep.status, rep.error = "failed", str(exc).splitlines()[0] if str(exc) else \
-                type(exc).__name__
-            run.failed(f"package {src}", exc)
-        finally:
-            rep.seconds = time.monotonic() - start
-    return packages
+    failures: list[tuple[InputRecord, BaseException]] = []
+    intake = prepare_inputs(inputs, work, sources=sources, setup_du=setup_du,
+                            skip_verify=skip_verify, progress=run.progress,
+                            on_error=lambda record, exc: failures.append((record, exc)))
+    run.report.inputs = intake.records
+    for r in intake.records:
+        status = {"use": "folder" if r.input.format in ("folder", "mum") else "expanded",
+                  "refuse": "refused", "skip": "skipped", "ignore": "ignored"}.get(r.action,
+                                                                                   r.action)
+        run.report.packages.append(PackageReport(str(r.input.path), status, list(r.folders),
+                                                 list(r.keys), r.error, r.seconds))
+        run.log.write(f"input {r.input.path.name}: {r.input.input_class.value}: {r.action}: "
+                      f"{r.detail}" + (f" ({r.input.reason})" if r.action != "use" else ""),
+                      level="Error" if r.error else "Info")
+        for v in r.verification:
+            for u in v.unverified:
+                run.log.write(f"input {r.input.path.name}: unverified: {u.path}: {u.reason}",
+                              level="Warning")
+        if package_files is not None and r.action == "use" \
+                and r.input.format not in ("folder", "mum"):
+            for key in r.keys:
+                package_files[key] = str(r.input.path.absolute())
+    for w in intake.warnings:
+        run.warn(w)
+    for record, exc in failures:  # every input has its record first; then stop or go on
+        run.failed(f"input {record.input.path}", exc)
+    return intake.packages
+
+
+def default_sources(wim_path: str | os.PathLike[str]) -> Path | None:
+    """The media's ``sources/`` when the WIM sits in one (its Setup files are the evidence
+    that recognises a Setup Dynamic Update); None otherwise."""
+    parent = Path(wim_path).absolute().parent
+    return parent if parent.name.casefold() == "sources" else None
 
 
 def _select(wim: wimcore.Wim, images: ImageSelection) -> list[wimcore.Image]:
@@ -172,9 +177,10 @@ def _select(wim: wimcore.Wim, images: ImageSelection) -> list[wimcore.Image]:
 
 def _plan_image(run: _Run, wim: wimcore.Wim, img: wimcore.Image, packages: list[Package],
                 staged_before: set[str], label: str,
-                sources: dict[str, str]) -> tuple[ImageReport, ImageJob | None]:
-    """Inventory and plan one image; the job to hand to the backend, if anything applies."""
-    rep = ImageReport(img.index, img.name)
+                package_files: dict[str, str] | None = None
+                ) -> tuple[ImageReport, ImageJob | None]:
+    """Inventory and plan one image; its job (None when inventory or plan failed)."""
+    rep = ImageReport(img.index, img.name, label=label)
     run.report.images.append(rep)
     try:
         with run.step("inventory", rep.steps):
@@ -188,15 +194,16 @@ def _plan_image(run: _Run, wim: wimcore.Wim, img: wimcore.Image, packages: list[
             the_plan = plan(inv, packages, staged=staged_before)
         rep.plan = the_plan.to_dict()
         for w in the_plan.warnings:
-            run.log.write(f"image {img.index}: {w}", level="Warning")
+            run.warn(f"image {img.index} {img.name!r}: {w}")
         rep.skipped = [{"key": e.key, "state": e.state.value, "reason": e.reason}
                        for e in the_plan.entries if e.state is not PlanState.APPLICABLE]
         for e in the_plan.entries:
             run.log.write(f"image {img.index}: {e.state.value}: {e.key}: {e.reason}")
+        job = ImageJob(wim, img.index, the_plan, inv, label,
+                       package_files=dict(package_files or {}))
         if not the_plan.to_apply:
             rep.status = "nothing-to-do"
-            return rep, None
-        return rep, ImageJob(wim, img.index, the_plan, inv, label, sources=dict(sources))
+        return rep, job
     except (WimcoreError, OSError, KeyboardInterrupt) as exc:
         _image_failed(run, rep, exc)
     return rep, None
@@ -211,7 +218,7 @@ def _image_failed(run: _Run, rep: ImageReport, exc: BaseException) -> None:
 
 def _apply(run: _Run, backend: ServicingBackend, batch: list[tuple[ImageReport, ImageJob]],
            work: Path) -> None:
-    """Hand one batch of jobs to the backend, then let the post-check judge each image."""
+    """Hand one batch of jobs to the backend; the post-check judges each changed image."""
     reports = [r for r, _ in batch]
     jobs = [j for _, j in batch]
     try:
@@ -219,13 +226,13 @@ def _apply(run: _Run, backend: ServicingBackend, batch: list[tuple[ImageReport, 
         with run.step(verb, reports[0].steps) as timing:
             run.tell(f"{backend.name}: applying plans to "
                      + ", ".join(j.label for j in jobs))
-            outcomes = backend.apply(jobs, work=work, progress=run.progress)
+            outcomes = apply_jobs(backend, jobs, work=work, progress=run.progress)
         for rep in reports[1:]:
             rep.steps.append(timing)
-        for rep, job, outcome in zip(reports, jobs, outcomes, strict=True):
-            with run.step("postcheck", rep.steps):
-                if outcome.changed:
-                    postcheck(job, outcome)
+        for rep, outcome in zip(reports, outcomes, strict=True):
+            if "postcheck_seconds" in outcome.details:
+                rep.steps.append(StepTiming("postcheck",
+                                            float(outcome.details.pop("postcheck_seconds"))))
             _record_outcome(run, rep, outcome)
     except (WimcoreError, OSError, KeyboardInterrupt) as exc:
         for rep in reports[:-1]:
@@ -234,14 +241,7 @@ def _apply(run: _Run, backend: ServicingBackend, batch: list[tuple[ImageReport, 
 
 
 def _record_outcome(run: _Run, rep: ImageReport, outcome: ImageOutcome) -> None:
-    rep.outcome = outcome.to_dict()
-    rep.status = outcome.state
-    rep.staged = [{"order": n, "key": p.key, "kb": p.kb, "kind": p.kind, "state": "staged",
-                   "location": p.location}
-                  for n, p in enumerate(outcome.packages, start=1)
-                  if p.state is PackageResult.STAGED]
-    rep.installed = [p.to_dict() for p in outcome.packages
-                     if p.state is PackageResult.INSTALLED]
+    rep.record(outcome)
     for p in outcome.packages:
         what = ("staged (not installed)" if p.state is PackageResult.STAGED
                 else p.state.value)
@@ -249,8 +249,9 @@ def _record_outcome(run: _Run, rep: ImageReport, outcome: ImageOutcome) -> None:
                       + (f" at {p.location}" if p.location else f": {p.reason}")
                       + f" [{outcome.backend}" + (f"; {p.verdict}]" if p.verdict else "]"),
                       level="Error" if p.state is PackageResult.FAILED else "Info")
-        if p.state is PackageResult.FAILED:
-            rep.failed.append({"key": p.key, "error": p.reason})
+    if outcome.state == "not-serviced":
+        run.warn(f"{rep.label or f'image {rep.index}'} {rep.name!r}: not serviced: "
+                 f"{len(outcome.packages)} planned package(s) not applied: {outcome.reason}")
     if outcome.state in ("failed", "partial"):
         failed = [p for p in outcome.packages if p.state is PackageResult.FAILED]
         run.failed(f"image {rep.index}", outcome.error or ServicingError(
@@ -265,22 +266,38 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
                 log_path: str | os.PathLike[str] | None = None,
                 progress: ProgressCallback | None = None,
                 history: bool = True, backend: str | ServicingBackend = "staged",
-                options: BackendOptions | None = None) -> ServicingReport:
-    """Service images of a WIM: expand packages, inventory, plan, apply, commit once.
+                options: BackendOptions | None = None,
+                setup_du: Sequence[PackagePath] = (),
+                sources: str | os.PathLike[str] | None = None,
+                skip_verify: bool = False, threads: int = 0) -> ServicingReport:
+    """Service images of a WIM: take the inputs in, inventory, plan, apply, commit once.
 
-    ``packages``: MSU/CAB files or expanded folders, expanded into ``work_dir`` (a
-    temporary folder by default, removed afterwards). ``images``: "all", an index, a
-    name, or a list of them. ``continue_on_error`` records a failed package or image and
-    goes on; without it the first failure raises :class:`ServicingRunError` (with
-    ``.report``) and the WIM is unchanged. A cancel (progress callback returning False,
+    ``packages``: MSU/CAB/WIM-container files, expanded folders, or folders of them;
+    each is classified, expanded into ``work_dir`` (a temporary folder by default,
+    removed afterwards) and verified against its own catalogs and manifests before
+    anything uses it (``skip_verify`` skips that, recorded as a warning). A Setup
+    Dynamic Update (recognised by its Setup file names in ``sources``, by default the
+    WIM's folder when it is a media's ``sources/``, or named in ``setup_du``) is skipped
+    with its reason; an input that is not an update is refused (``NotAnUpdateError``).
+    ``images``: "all", an index, a name, or a list of them. An image chosen by index or
+    name that the backend cannot service raises its typed error
+    (:class:`NeedsServicingStackError`, :class:`ImageTypeError`,
+    :class:`NotWindowsImageError`) before anything changes; with "all" such an image is
+    recorded as not serviced and the run's status becomes ``incomplete``.
+    ``continue_on_error`` records a failed input or image and goes on; without it the
+    first failure raises :class:`ServicingRunError` (with ``.report``; an input that is
+    not an update or fails its check raises its own typed error, with ``.report``) and
+    the WIM is unchanged. A cancel (progress callback returning False,
     :class:`wimcore.Cancelled`, Ctrl-C) re-raises with the WIM unchanged. ``report_path``
     gets the JSON report and a ``.txt`` summary; ``log_path`` (default: beside the WIM,
     ``<wim>.wimcore.log``) the servicing log. With ``history`` the sidecar
-    ``<wim>.wimcore-history.json`` records what was staged, and is read to plan.
+    ``<wim>.wimcore-history.json`` records what was staged or installed (and by which
+    backend); what it staged is read to plan.
     ``backend``: ``"staged"`` (default), ``"vm"``, ``"auto"`` or a backend object;
     ``options`` configure it (``first_boot`` is a shortcut for ``options.first_boot``).
     Whatever the backend claims, the post-check of :mod:`wimcore.servicing.backend`
     decides what each package became, from the changed image's own records.
+    ``threads``: compression threads for the commit (0: libwimlib's default, one per core).
     """
     opts = options or BackendOptions(first_boot=first_boot)
     engine = get_backend(backend, opts) if isinstance(backend, str) else backend
@@ -291,7 +308,7 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
     log = ServicingLog(log_path if log_path is not None else path.with_name(
         path.name + ".wimcore.log"))
     report = ServicingReport(str(path), run_id, started.isoformat(), first_boot=first_boot,
-                             continue_on_error=continue_on_error,
+                             continue_on_error=continue_on_error, skip_verify=skip_verify,
                              log=str(log.path) if log.path else None,
                              backend=engine.name,
                              backend_note=getattr(engine, "note", "") or None)
@@ -303,10 +320,14 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
     try:
         report.size_before = path.stat().st_size if path.exists() else None
         with wimcore.open(path, writable=True) as wim:
+            explicit = not (isinstance(images, str) and images.lower() == "all")
+            selected = _select(wim, images)
             with run.step("expand", report.steps):
                 work.mkdir(parents=True, exist_ok=True)
-                sources: dict[str, str] = {}
-                pkgs = _expand_inputs(run, packages, work, sources)
+                package_files: dict[str, str] = {}
+                pkgs = _take_inputs(run, packages, work,
+                                    sources if sources is not None else default_sources(path),
+                                    setup_du, skip_verify, package_files)
             hist: History | None = None
             if history:
                 try:
@@ -314,17 +335,21 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
                 except HistoryError as exc:
                     run.failed("history", exc)
             jobs: list[tuple[ImageReport, ImageJob]] = []
-            for img in _select(wim, images):
+            for img in selected:
                 before = hist.staged_keys(img.index, img.name) if hist else set()
                 rep, job = _plan_image(run, wim, img, pkgs, before, f"{path.name}:{img.index}",
-                                       sources)
+                                       package_files)
                 if job is None:
                     continue
                 why = engine.refusal(job.inventory)
-                if why is not None:
-                    _record_outcome(run, rep, not_serviced(job, engine.name, why))
-                else:
+                if why is not None and explicit:  # the user asked for it: a typed error
+                    raise refusal_error(job, engine.name, why)
+                if job.entries:
                     jobs.append((rep, job))
+            if selected and all(r.image_type == ImageType.NOT_WINDOWS.value
+                                for r in report.images):
+                raise NotWindowsImageError(f"{path}: no selected image is a Windows image "
+                                           "(no Windows/ folder): nothing to service")
             batches = [jobs] if engine.batches and jobs else [[j] for j in jobs]
             for batch in batches:
                 _apply(run, engine, batch, work)
@@ -332,7 +357,7 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
                 with run.step("commit", report.steps):
                     run.tell("committing the WIM")
                     try:
-                        wim.commit(progress=progress)
+                        wim.commit(progress=progress, threads=threads)
                     except (WimcoreError, OSError, KeyboardInterrupt) as exc:
                         raise _Abort(f"commit: {exc}") from exc
                 report.committed = True
@@ -340,6 +365,7 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
                 if hist is not None:
                     _record(run, hist, started)
         report.status = ("partial" if report.errors else
+                         "incomplete" if report.incomplete else
                          "ok" if report.committed else "nothing-to-do")
     except _Abort as stop:
         cause = stop.__cause__
@@ -348,7 +374,7 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
         report.errors.append(str(stop))
         log.write(f"run {run_id} {report.status}: the WIM was not changed", level="Error")
         _finish(report, log, path, t0, report_path, work if own_work else None, engine)
-        if cancelled and cause is not None:
+        if cause is not None and (cancelled or isinstance(cause, INPUT_ERRORS)):
             setattr(cause, "report", report)  # noqa: B010 - give callers the record
             raise cause from None
         raise ServicingRunError(f"servicing stopped: {stop}; the WIM was not changed",
@@ -366,13 +392,25 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
     return report
 
 
+def history_entry(run_id: str, started: str, backend: str, images: Sequence[ImageReport], *,
+                  skip_verify: bool = False, wim: str | None = None) -> dict[str, Any]:
+    """One run for the history sidecar: per image what was staged and what was installed."""
+    return {"run_id": run_id, "started": started, "backend": backend,
+            "verification": "skipped (--skip-verify)" if skip_verify else "checked",
+            "images": [{"index": i.index, "name": i.name, **({"wim": wim} if wim else {}),
+                        "staged": [{"key": s["key"], "kb": s.get("kb"),
+                                    "location": s.get("location"),
+                                    "backend": s.get("backend", backend)} for s in i.staged],
+                        "installed": [{"key": s["key"], "kb": s.get("kb"),
+                                       "backend": s.get("backend", backend),
+                                       "verdict": s.get("verdict")} for s in i.installed]}
+                       for i in images if i.staged or i.installed]}
+
+
 def _record(run: _Run, hist: History, started: dt.datetime) -> None:
-    """Add this run's staged packages to the history sidecar (after the commit)."""
-    hist.add_run({"run_id": run.report.run_id, "started": started.isoformat(),
-                  "images": [{"index": i.index, "name": i.name,
-                              "staged": [{"key": s["key"], "kb": s.get("kb"),
-                                          "location": s["location"]} for s in i.staged]}
-                             for i in run.report.images if i.staged]})
+    """Add what this run staged and installed to the history sidecar (after the commit)."""
+    hist.add_run(history_entry(run.report.run_id, started.isoformat(), run.report.backend,
+                               run.report.images, skip_verify=run.report.skip_verify))
     try:
         hist.save()
         run.report.history = str(sidecar_path(run.report.wim))

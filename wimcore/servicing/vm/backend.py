@@ -231,7 +231,7 @@ class VmBackend:
                 key = f"{step.target}:{entry.key}"
                 payload = first_for_key.get(key)
                 if payload is None:
-                    payload = package_payload(step.number, entry, ij.sources, by_key)
+                    payload = package_payload(step.number, entry, ij.package_files, by_key)
                     first_for_key[key] = payload
                     items += payload.items
                 plan.payloads[step.number] = payload
@@ -541,13 +541,7 @@ class VmBackend:
         try:
             built = self._build(jobs, tmp, progress, prepare=True)
             (tmp / "job.txt").write_bytes(job_text(built.plan.job).encode("ascii"))
-            for payload in {p.meta: p for p in built.plan.payloads.values()}.values():
-                prefix = "/" + payload.meta.replace("\\", "/") + "/"
-                for src, target in payload.items:
-                    if target.startswith(prefix):
-                        out = tmp / target.lstrip("/")
-                        out.parent.mkdir(parents=True, exist_ok=True)
-                        shutil.copyfile(src, out)
+            _bundle_inputs(jobs, tmp / "inputs")
             wim_path = Path(jobs[0].wim.path or "")
             stat = wim_path.stat()
             manifest = {
@@ -633,6 +627,29 @@ class VmBackend:
         answer = read_answer(bundle / "job.img", job)
         details = {"bundle": str(bundle), "resumed": True, **manifest.get("details", {})}
         return self._finish(jobs, plan, answer, disks, bundle, None, progress, details)
+
+
+def _bundle_inputs(jobs: Sequence[ImageJob], dest: Path) -> None:
+    """The run's inputs, for ``--resume`` to re-plan (and re-verify) the same packages:
+    each MSU/CAB the packages came from (hard-linked when possible), or the expanded
+    folder of a package that came as a folder."""
+    dest.mkdir()
+    files: dict[Path, None] = {}
+    folders: dict[Path, None] = {}
+    for ij in jobs:
+        for entry in ij.entries:
+            if entry.key in ij.package_files:
+                files[Path(ij.package_files[entry.key])] = None
+            elif entry.package is not None and entry.package.path:
+                folders[Path(entry.package.path).parent] = None
+    for n, src in enumerate(files, start=1):
+        out = dest / f"{n:02d}-{src.name}"
+        try:
+            os.link(src, out)
+        except OSError:
+            shutil.copyfile(src, out)
+    for n, folder in enumerate(folders, start=len(files) + 1):
+        shutil.copytree(folder, dest / f"{n:02d}-{folder.name}")
 
 
 def _mark_target(volume: Path, job: GuestJob, n: int, folder: Path) -> None:

@@ -2,11 +2,12 @@
 
 The bundle holds everything one boot needs (boot ISO, VMDK descriptors, header and
 volume files, the job disk, ``qemu.sh`` with the exact command line), ``job.txt``,
-``meta/NN`` (each package's update.mum and catalogs) and ``bundle.json``: the WIM it was
-made from (path, size and modification time, which must not change until the resume),
-the target indexes and the options. Resuming re-plans the same packages (from
-``meta/``) for the same images, checks that the plan gives the same steps, reads the
-guest's results from the bundle's job disk, captures the volumes back and commits.
+``inputs/`` (the packages as they were given: MSU/CAB files, hard-linked when the file
+system allows, or expanded folders) and ``bundle.json``: the WIM it was made from (path,
+size and modification time, which must not change until the resume), the target indexes
+and the options. Resuming re-plans the same packages (from ``inputs/``, classified and
+verified again) for the same images, checks that the plan gives the same steps, reads
+the guest's results from the bundle's job disk, captures the volumes back and commits.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def bundle_readme(job: GuestJob, targets: int, fakes: Sequence[str], dest: Path)
              f"job {job.job_id}: {targets} target image(s), {len(job.steps)} DISM step(s)", "",
              "Files: boot.iso (WinPE with the job launcher), job.vmdk/job.hdr/job.img (the job "
              "disk), target-N.vmdk/.hdr/.img (each target image on an NTFS volume), job.txt "
-             "(the job), meta/ (each package's update.mum and catalogs), qemu.sh (the exact "
+             "(the job), inputs/ (the packages as given, for --resume), qemu.sh (the exact "
              "QEMU command), bundle.json (what --resume checks).", "", "Steps:"]
     lines += [f"  {s.number:>2}  target {s.target}  {s.title}" for s in job.steps]
     if fakes:
@@ -105,10 +106,10 @@ def resume_bundle(bundle: str | os.PathLike[str], *,
     root = Path(bundle).absolute()
     manifest = read_bundle(root)
     check_unchanged(manifest)
-    meta = root / "meta"
-    inputs = sorted(p for p in meta.iterdir() if p.is_dir()) if meta.is_dir() else []
+    folder = root / "inputs"
+    inputs = sorted(folder.iterdir()) if folder.is_dir() else []
     if not inputs:
-        raise BundleError(f"{meta}: the bundle holds no package manifests")
+        raise BundleError(f"{folder}: the bundle holds no packages")
     opts = manifest.get("options") if isinstance(manifest.get("options"), dict) else {}
     assert isinstance(opts, dict)
     options = BackendOptions(resume=str(root), cleanup=bool(opts.get("cleanup")),

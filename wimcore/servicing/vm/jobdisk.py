@@ -64,7 +64,7 @@ def _folder_of(entry: PlanEntry) -> Path:
     return Path(entry.package.path).parent
 
 
-def package_payload(number: int, entry: PlanEntry, sources: Mapping[str, str],
+def package_payload(number: int, entry: PlanEntry, package_files: Mapping[str, str],
                     by_key: Mapping[str, PlanEntry]) -> StepPayload:
     """The files of one add-package step, chosen as DISM needs them.
 
@@ -76,16 +76,16 @@ def package_payload(number: int, entry: PlanEntry, sources: Mapping[str, str],
     folder = f"packages/{number:02d}"
     meta = f"meta/{number:02d}"
     payload = StepPayload(path=folder.replace("/", "\\"), meta=meta.replace("/", "\\"))
-    source = Path(sources[entry.key]) if entry.key in sources else None
+    source = Path(package_files[entry.key]) if entry.key in package_files else None
     expanded = _folder_of(entry)
-    alone = source is not None and sum(1 for v in sources.values()
+    alone = source is not None and sum(1 for v in package_files.values()
                                        if Path(v) == source) == 1
     if (source is not None and source.suffix.lower() == ".msu"
             and entry.kind == "cumulative-update"):
         payload.items.append((source, f"/{folder}/{_safe_name(source.name)}"))
         payload.path += "\\" + _safe_name(source.name)
         for key in entry.after:
-            other = sources.get(key)
+            other = package_files.get(key)
             if other and Path(other).suffix.lower() == ".msu" and key in by_key:
                 payload.items.append((Path(other), f"/{folder}/{_safe_name(Path(other).name)}"))
     elif source is not None and source.suffix.lower() == ".cab" and alone:

@@ -1,0 +1,106 @@
+"""The servicing catalog (real SQLite), the libraries and the plans: no Dask here."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import wimcore
+from tests.fleet.conftest import FleetEnv
+from wimcore.fleet.catalog import SCHEMA_VERSION, Catalog
+from wimcore.fleet.errors import CatalogVersionError, NotRegisteredError
+from wimcore.fleet.library import add_images, add_updates
+from wimcore.fleet.planning import plan_images
+
+
+def test_schema_wal_foreign_keys_and_version(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    with Catalog(path) as cat:
+        assert cat.schema_version == SCHEMA_VERSION
+    out = subprocess.run(["sqlite3", str(path), "PRAGMA journal_mode; PRAGMA user_version; "
+                          "PRAGMA integrity_check;"], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["wal", str(SCHEMA_VERSION), "ok"]
+    with Catalog(path) as cat:  # reopening migrates nothing and keeps the version
+        assert cat.schema_version == SCHEMA_VERSION
+        with pytest.raises(sqlite3.IntegrityError):  # foreign keys are enforced
+            with cat.transaction() as db:
+                db.execute("INSERT INTO image_packages(image_id, key) VALUES (42, 'x')")
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    db.close()
+    with pytest.raises(CatalogVersionError, match="newer"):
+        Catalog(path)
+
+
+def test_not_a_catalog_is_a_typed_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.sqlite3"
+    bad.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(wimcore.WimcoreError, match="not a usable catalog"):
+        Catalog(bad)
+
+
+def test_images_registered_with_their_inventory(fleet: FleetEnv) -> None:
+    with fleet.open() as cat:
+        images = cat.images()
+        assert [i["name"] for i in images] == ["Windows 11 Pro", "Windows 11 Enterprise",
+                                               "Windows 11 Education",
+                                               "Windows 11 Pro for Workstations"]
+        for img in images:
+            assert (img["arch"], img["build"], img["ubr"], img["image_count"]) == \
+                ("x64", 26100, 1742, 1)
+            assert img["source_path"] == str(fleet.source_wim.absolute())
+            assert Path(img["wim_path"]).parent == fleet.library / "images"
+            at_import = {p["key"].split("~")[0] for p in cat.packages_at_import(img["id"])}
+            assert "Package_for_RollupFix" in at_import
+        assert [i["edition"] for i in images] == ["Professional", "Enterprise", "Education",
+                                                  "ProfessionalWorkstation"]
+        # registering again changes nothing
+        again = add_images(cat, fleet.source_wim, index="all")
+        assert again == [i["id"] for i in images]
+        assert cat.select_images(["windows 11 education"])[0]["id"] == images[2]["id"]
+        with pytest.raises(NotRegisteredError):
+            cat.select_images(["Windows 11 Home"])
+
+
+def test_in_place_registration_of_a_multi_index_wim(tmp_path: Path, sample4: Path) -> None:
+    with Catalog(tmp_path / "c.sqlite3") as cat:
+        ids = add_images(cat, sample4 / "sources" / "install.wim")
+        assert len(ids) == 4
+        assert {i["image_count"] for i in cat.images()} == {4}
+        assert {i["wim_path"] for i in cat.images()} == \
+            {str((sample4 / "sources" / "install.wim").absolute())}
+
+
+def test_updates_imported_once_by_hash_and_classified(fleet: FleetEnv) -> None:
+    with fleet.open() as cat:
+        again = add_updates(cat, [fleet.updates])
+        by_name = {Path(r.source).name: r for r in again}
+        assert {r.status for r in again} == {"already-present", "refused"}
+        du = by_name["Windows11.0-KB5044618-x64.cab"]
+        assert du.status == "refused" and "not a servicing package" in du.reason
+        updates = cat.updates()
+        kinds = {u["kb"]: u["kind"] for u in updates}
+        assert kinds == {"KB5047621": "servicing-stack", "KB5044284": "cumulative-update",
+                         "KB5044615": "safe-os"}
+        for u in updates:
+            stored = Path(u["stored_path"])
+            assert stored.is_file() and stored.parent.name == u["sha256"]
+            assert u["verification"]["mismatched"] == [] and u["verification"]["packages"] >= 1
+            assert u["arch"] == "amd64"
+
+
+def test_plan_per_image_in_order_with_filters(fleet: FleetEnv) -> None:
+    with fleet.open() as cat:
+        plans = plan_images(cat, cat.images())
+        for p in plans:
+            assert [(e["order"], e["kb"]) for e in p.apply] == [(1, "KB5047621"),
+                                                                (2, "KB5044284")]
+            assert {e["kb"]: e["state"] for e in p.other}["KB5044615"] == "not-applicable"
+            assert len(p.files) == 2
+        only_lcu = plan_images(cat, cat.select_images(["1"]), text="rollupfix")
+        assert [e["kb"] for e in only_lcu[0].apply] == ["KB5044284"]
+        arm = plan_images(cat, cat.select_images(["1"]), arch="arm64")
+        assert arm[0].apply == [] and "not arm64" in (arm[0].error or "")

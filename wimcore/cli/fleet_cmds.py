@@ -1,0 +1,295 @@
+"""``wimcore fleet``: many images on Dask with a SQLite servicing catalog (thin commands).
+
+Only click is imported here; the fleet layer (and Dask, for ``run``) load inside the
+commands, so ``wimcore info`` and friends never import them.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from wimcore.cli.app import State, emit_json, guarded
+from wimcore.cli.errors import EXIT_CANCELLED, EXIT_ERROR, current
+
+
+def _catalog(ctx: click.Context) -> Any:
+    from wimcore.fleet.catalog import Catalog
+
+    return Catalog(ctx.find_root().meta.get("wimcore.fleet.catalog"))
+
+
+@click.group("fleet", help="Service many images across machines on Dask, with a servicing "
+                           "catalog (an image library, a content library and every run).")
+@click.option("--catalog", "catalog_path", type=click.Path(dir_okay=False, path_type=Path),
+              envvar="WIMCORE_CATALOG",
+              help="The catalog file (default: $WIMCORE_CATALOG, else "
+                   "~/.local/share/wimcore/catalog.sqlite3).")
+@click.pass_context
+def fleet_group(ctx: click.Context, catalog_path: Path | None) -> None:
+    """The fleet commands share one catalog."""
+    ctx.find_root().meta["wimcore.fleet.catalog"] = catalog_path
+
+
+@fleet_group.command("add")
+@click.argument("wim", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--index", metavar="N|NAME|all",
+              help="Export this image (or each, with 'all') alone into the library first: "
+                   "a smaller file, faster servicing. Default: register every image in place.")
+@click.option("--library", type=click.Path(file_okay=False, path_type=Path),
+              help="The library folder (remembered in the catalog).")
+@click.option("--json", "as_json", is_flag=True, help="Print the registered images as JSON.")
+@click.pass_context
+def add_cmd(ctx: click.Context, wim: Path, index: str | None, library: Path | None,
+            as_json: bool) -> None:
+    """Register the images of WIM in the catalog."""
+    from wimcore.fleet.library import add_images
+
+    with guarded(ctx), _catalog(ctx) as cat:
+        ids = add_images(cat, wim, index=index, library=library)
+        images = [cat.image(i) for i in ids]
+    if as_json:
+        emit_json({"images": images})
+        return
+    for img in images:
+        click.echo(f"{img['id']:>4}  {img['name']}  ({img['edition'] or '?'}, "
+                   f"{img['arch'] or '?'}, 10.0.{img['build']}.{img['ubr']})  "
+                   f"{img['wim_path']}:{img['wim_index']}")
+
+
+@fleet_group.group("updates", help="The content library of updates.")
+def updates_group() -> None:
+    """Update commands."""
+
+
+@updates_group.command("add")
+@click.argument("paths", nargs=-1, required=True,
+                type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@click.pass_context
+def updates_add_cmd(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> None:
+    """Import MSU/CAB files (or the ones in folders) into the content library."""
+    from wimcore.fleet.library import add_updates
+
+    with guarded(ctx), _catalog(ctx) as cat:
+        results = add_updates(cat, list(paths))
+    if as_json:
+        emit_json({"updates": [r.to_dict() for r in results]})
+    else:
+        for r in results:
+            keys = ", ".join(p["key"] for p in r.packages)
+            click.echo(f"{r.status:<16} {Path(r.source).name}"
+                       + (f": {keys}" if keys else "") + (f": {r.reason}" if r.reason else ""))
+    if any(r.status == "refused" for r in results):
+        sys.exit(EXIT_ERROR)
+
+
+@updates_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the library as JSON.")
+@click.pass_context
+def updates_list_cmd(ctx: click.Context, as_json: bool) -> None:
+    """List the updates of the content library."""
+    with guarded(ctx), _catalog(ctx) as cat:
+        updates = cat.updates()
+    if as_json:
+        emit_json({"updates": updates})
+        return
+    for u in updates:
+        sup = f"  superseded by {', '.join(u['superseded_by'])}" if u["superseded_by"] else ""
+        click.echo(f"{u['kb'] or '-':<10} {u['kind']:<18} {u['arch']:<6} {u['key']}{sup}")
+
+
+_IMAGE = click.option("--image", "images", multiple=True, metavar="ID|NAME",
+                      help="Only these images (repeatable; default: all).")
+_ARCH = click.option("--arch", type=click.Choice(["x64", "x86", "arm64"]),
+                     help="Only updates (and images) of this architecture.")
+_FILTER = click.option("--filter", "text", metavar="TEXT",
+                       help="Only updates whose KB, identity, kind or file name contain TEXT.")
+
+
+@fleet_group.command("plan")
+@_IMAGE
+@_ARCH
+@_FILTER
+@click.option("--json", "as_json", is_flag=True, help="Print the plans as JSON.")
+@click.pass_context
+def plan_cmd(ctx: click.Context, images: tuple[str, ...], arch: str | None, text: str | None,
+             as_json: bool) -> None:
+    """Per image, the applicable updates it does not have yet, in order."""
+    from wimcore.fleet.planning import plan_images
+
+    with guarded(ctx), _catalog(ctx) as cat:
+        plans = plan_images(cat, cat.select_images(list(images)), arch=arch, text=text)
+    if as_json:
+        emit_json({"plans": [p.to_dict() for p in plans]})
+        return
+    for p in plans:
+        img = p.image
+        click.echo(f"{img['id']:>4}  {img['name']}: "
+                   + (f"error: {p.error}" if p.error else
+                      f"{len(p.apply)} to apply" if p.apply else "nothing to apply"))
+        for e in p.apply:
+            click.echo(f"        {e['order']:>2}  {e['kb'] or '-':<10} {e['kind']:<18} "
+                       f"{e['key']}")
+
+
+@fleet_group.command("run")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="An existing Dask scheduler (tcp://HOST:8786); default: a local cluster.")
+@click.option("--workers", type=click.IntRange(1, 256),
+              help="Worker processes of the local cluster (default: min(images, cores)).")
+@click.option("--backend", type=click.Choice(["auto", "staged", "vm"]), default="staged",
+              show_default=True, help="How plans are applied.")
+@click.option("--continue-on-error", is_flag=True,
+              help="Record a failed package and go on (per image).")
+@click.option("--remove-superseded", is_flag=True,
+              help="Cleanup /ResetBase and export to shrink (single-index WIMs only).")
+@click.option("--scratch", type=click.Path(file_okay=False, path_type=Path),
+              help="Scratch folder for expanded packages (same path on every worker).")
+@click.option("--retries", type=click.IntRange(0, 10), default=2, show_default=True,
+              help="Retries of a task whose worker died or that raised.")
+@_IMAGE
+@_ARCH
+@_FILTER
+@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON.")
+@click.pass_context
+def run_cmd(ctx: click.Context, scheduler: str | None, workers: int | None, backend: str,
+            continue_on_error: bool, remove_superseded: bool, scratch: Path | None,
+            retries: int, images: tuple[str, ...], arch: str | None, text: str | None,
+            as_json: bool) -> None:
+    """Service every selected image with its plan, in parallel (idempotent)."""
+    from wimcore.fleet.runner import RunOptions, run_fleet
+
+    state: State = ctx.find_object(State) or State(False, False)
+    show = _Display(quiet=state.quiet or current.quiet)
+    options = RunOptions(scheduler=scheduler, workers=workers, backend=backend,
+                         continue_on_error=continue_on_error,
+                         remove_superseded=remove_superseded,
+                         scratch=str(scratch.absolute()) if scratch else None,
+                         images=images, arch=arch, text=text, retries=retries)
+    with guarded(ctx), _catalog(ctx) as cat:
+        try:
+            result = run_fleet(cat, options, show.event)
+        finally:
+            show.close()
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        click.echo(result.note if result.run_id is None else
+                   f"run {result.run_id}: {result.status} ({result.seconds:.1f} s)"
+                   + (f": {result.note}" if result.note else ""))
+    if result.status == "cancelled":
+        sys.exit(EXIT_CANCELLED)
+    if result.status == "failed":
+        sys.exit(EXIT_ERROR)
+
+
+class _Display:
+    """Live progress of a run on stderr: a bar on a terminal, plain lines otherwise."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar: Any = None
+        self.task: Any = None
+
+    def event(self, kind: str, data: dict[str, Any]) -> None:
+        if self.quiet:
+            return
+        if kind == "planned":
+            click.echo(f"fleet: {data['todo']} image(s) with updates to apply", err=True)
+        elif kind == "started":
+            click.echo(f"fleet: run {data['run_id']} on {len(data['workers'])} worker(s)"
+                       + (f"; dashboard {data['dashboard']}" if data.get("dashboard") else ""),
+                       err=True)
+            if sys.stderr.isatty():
+                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+                self.bar = Progress(TextColumn("fleet"), BarColumn(), MofNCompleteColumn(),
+                                    TextColumn("{task.description}"), transient=True)
+                self.bar.start()
+                self.task = self.bar.add_task("", total=data["total"])
+        elif kind == "cancelling":
+            click.echo(f"fleet: cancelling run {data['run_id']}", err=True)
+        elif kind == "result":
+            line = (f"[{data['done']}/{data['total']}] image {data['image_id']}: "
+                    f"{data['status']}" + (f" ({data['error']})" if data.get("error") else "")
+                    + (f" on {data['worker']}" if data.get("worker") else ""))
+            if self.bar is not None:
+                self.bar.update(self.task, completed=data["done"], description=line)
+                self.bar.console.print(line)
+            else:
+                click.echo("fleet: " + line, err=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+@fleet_group.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.pass_context
+def status_cmd(ctx: click.Context, as_json: bool) -> None:
+    """Every image with its latest run, and the latest runs."""
+    with guarded(ctx), _catalog(ctx) as cat:
+        cat.reconcile()
+        images = cat.status()
+        runs = cat.runs()[:10]
+    if as_json:
+        emit_json({"images": images, "runs": runs})
+        return
+    for img in images:
+        last = img["last_run"]
+        click.echo(f"{img['id']:>4}  {img['name']:<34} 10.0.{img['build']}.{img['ubr']}  "
+                   f"{len(img['serviced'])} update(s) serviced  last run: "
+                   + (f"{last['status']} ({last['run_id']}, run {last['run_status']})"
+                      if last else "never"))
+    for r in runs:
+        click.echo(f"run {r['id']}  {r['status']:<10} {r['backend']:<6} started {r['started']}"
+                   + (f"  {r['note']}" if r["note"] else ""))
+
+
+@fleet_group.command("history")
+@click.argument("image", metavar="ID|NAME")
+@click.option("--json", "as_json", is_flag=True, help="Print the history as JSON.")
+@click.pass_context
+def history_cmd(ctx: click.Context, image: str, as_json: bool) -> None:
+    """What IMAGE had at import and what every run since did to it."""
+    with guarded(ctx), _catalog(ctx) as cat:
+        found = cat.select_images([image])
+        docs = [cat.history(i["id"]) for i in found]
+    if as_json:
+        emit_json(docs[0] if len(docs) == 1 else {"images": docs})
+        return
+    for doc in docs:
+        img = doc["image"]
+        click.echo(f"image {img['id']} {img['name']} ({img['wim_path']}:{img['wim_index']}), "
+                   f"imported {img['imported_at']} with {len(doc['at_import'])} package(s)")
+        for p in doc["at_import"]:
+            click.echo(f"    at import  {p['kb'] or '-':<10} {p['key']}")
+        for r in doc["runs"]:
+            click.echo(f"  run {r['run_id']} ({r['backend']}, {r['run_status']}): {r['status']}"
+                       + (f": {r['error']}" if r["error"] else "")
+                       + (f"  log {r['log_path']}" if r["log_path"] else ""))
+            for p in r["packages"]:
+                click.echo(f"    {p['state']:<12} {p['kb'] or '-':<10} {p['key']}"
+                           + (f"  [{p['verdict']}]" if p["verdict"] else ""))
+
+
+@fleet_group.command("cancel")
+@click.argument("run_id", metavar="RUN")
+@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON.")
+@click.pass_context
+def cancel_cmd(ctx: click.Context, run_id: str, as_json: bool) -> None:
+    """Ask run RUN to stop: queued images are not started, running ones stop at a safe point."""
+    with guarded(ctx), _catalog(ctx) as cat:
+        run = cat.request_cancel(run_id)
+    if as_json:
+        emit_json({"run_id": run_id, "status": run["status"],
+                   "cancel_requested": bool(run["cancel_requested"])})
+    elif run["status"] == "in process":
+        click.echo(f"run {run_id}: cancel requested; its client stops the workers")
+    else:
+        click.echo(f"run {run_id}: already {run['status']}; nothing to cancel")

@@ -1,0 +1,34 @@
+"""Fleet layer: many images serviced in parallel on Dask distributed, with a SQLite catalog.
+
+``Catalog`` (the servicing catalog), ``add_images`` / ``add_updates`` (the image and content
+libraries), ``plan_images`` and ``run_fleet``. Names load on first use: importing this
+package imports neither Dask nor the servicing layer; only a run starts Dask.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_MODULES = {
+    "catalog": ("Catalog", "default_catalog_path"),
+    "library": ("add_images", "add_update", "add_updates", "UpdateImport"),
+    "planning": ("plan_images", "select_updates", "ImagePlan"),
+    "runner": ("run_fleet", "RunOptions", "FleetRunResult"),
+    "task": ("ImageTask", "service_image"),
+    "errors": ("FleetError", "CatalogError", "CatalogVersionError", "NotRegisteredError",
+               "LibraryError", "RemoveSupersededRefusedError", "WorkerAccessError",
+               "ClusterError"),
+}
+_LAZY = {name: module for module, names in _MODULES.items() for name in names}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'wimcore.fleet' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"wimcore.fleet.{module}"), name)
+    globals()[name] = value
+    return value

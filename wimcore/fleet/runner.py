@@ -1,0 +1,324 @@
+"""A fleet run: every selected image serviced with its plan, in parallel, on Dask distributed.
+
+The client plans each image (nothing to do: no run, and it says so), records the run in
+the catalog, starts or joins a Dask cluster, checks that every worker can read the
+library and write the outputs, submits one task per image
+(:func:`wimcore.fleet.task.service_image`) and records each result in the catalog as it
+arrives: the client is the catalog's only writer.
+
+- Default cluster: a ``LocalCluster`` of worker processes on this machine, one thread
+  each; it declares the ``vm`` resource when the vm backend can run here.
+- ``scheduler="tcp://HOST:8786"`` joins a cluster started with ``dask scheduler`` and
+  ``dask worker``; the workers must see the same paths (a shared file system).
+- Tasks are submitted with ``retries``; a worker that dies loses nothing (see
+  :mod:`wimcore.fleet.task`). Tasks of the vm backend ask for ``vm=1`` and ``MEMORY``.
+- Compression threads per task: the host's cores divided by the task slots on it.
+- Cancel: ``fleet cancel RUN`` sets a flag in the catalog; the client sets the run's
+  Dask ``Event``; queued tasks then end at once and running ones at their next progress
+  point, each WIM unchanged or fully serviced, and the catalog says which.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wimcore.fleet.catalog import IMAGE_OK_STATES, Catalog
+from wimcore.fleet.errors import ClusterError, RemoveSupersededRefusedError, WorkerAccessError
+from wimcore.fleet.planning import ImagePlan, plan_images
+from wimcore.fleet.task import ImageTask, check_access, service_image
+
+#: Memory a VM task asks of its worker beyond the guest's own (QEMU, wimcore).
+VM_OVERHEAD_MIB = 1024
+
+
+@dataclass
+class RunOptions:
+    """How to run: where, with what backend, on which images."""
+
+    scheduler: str | None = None  # tcp://HOST:PORT; None: a LocalCluster here
+    workers: int | None = None  # LocalCluster worker processes (default: min(images, cores))
+    backend: str = "staged"  # auto | staged | vm
+    continue_on_error: bool = False
+    remove_superseded: bool = False
+    scratch: str | None = None  # where tasks expand packages (every worker: same path)
+    images: Sequence[str] = ()
+    arch: str | None = None
+    text: str | None = None
+    retries: int = 2
+    memory_limit: str | None = None  # per LocalCluster worker ("4GiB"); None: Dask's default
+    threads: int | None = None  # compression threads per task; None: cores / task slots
+    backend_options: dict[str, Any] = field(default_factory=dict)
+    poll_seconds: float = 0.2
+
+
+@dataclass
+class FleetRunResult:
+    """What a run did: its id (None when there was nothing to do), state and records."""
+
+    run_id: str | None
+    status: str  # nothing-to-do | successful | failed | cancelled
+    images: list[dict[str, Any]] = field(default_factory=list)
+    plans: list[ImagePlan] = field(default_factory=list)
+    dashboard: str | None = None
+    scheduler: str | None = None
+    workers: list[str] = field(default_factory=list)
+    note: str = ""
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {"run_id": self.run_id, "status": self.status, "note": self.note,
+                "seconds": round(self.seconds, 3), "scheduler": self.scheduler,
+                "dashboard": self.dashboard, "workers": self.workers, "images": self.images}
+
+
+Listener = Callable[[str, dict[str, Any]], None]
+
+
+def _new_run_id() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
+
+
+def _check_single_index(plans: list[ImagePlan]) -> None:
+    import wimcore
+
+    multi = []
+    for p in plans:
+        with wimcore.open(p.image["wim_path"]) as wim:
+            if wim.info.image_count != 1:
+                multi.append(f"{p.image['name']} ({p.image['wim_path']}: "
+                             f"{wim.info.image_count} images)")
+    if multi:
+        raise RemoveSupersededRefusedError(
+            "removing superseded updates (cleanup /ResetBase + export) is for single-index "
+            "WIMs only; refused for " + ", ".join(multi) + " (register the image with "
+            "'wimcore fleet add WIM --index N' to service a single-index copy)")
+
+
+def _vm_usable(options: dict[str, Any]) -> bool:
+    try:
+        from wimcore.servicing.backend import BackendOptions
+        from wimcore.servicing.vm import vm_usable  # type: ignore[import-not-found]
+    except ImportError:
+        return False
+    return vm_usable(BackendOptions(**options)) is None
+
+
+def _start_client(options: RunOptions, n_tasks: int, vm: bool) -> Any:
+    """A Dask client: of the given scheduler, or of a new LocalCluster of processes."""
+    from distributed import Client, LocalCluster
+
+    if options.scheduler:
+        try:
+            return Client(options.scheduler, timeout="20s")
+        except (OSError, TimeoutError) as exc:
+            raise ClusterError(f"cannot reach the Dask scheduler {options.scheduler}: {exc}"
+                               ) from None
+    n = options.workers or max(1, min(n_tasks, os.cpu_count() or 1))
+    resources: dict[str, float] = {}
+    if vm:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        resources = {"vm": 1, "MEMORY": float(memory)}
+    try:
+        import bokeh  # noqa: F401
+
+        dashboard: str | None = "127.0.0.1:0"
+    except ImportError:
+        dashboard = None
+    kwargs: dict[str, Any] = {"resources": resources} if resources else {}
+    if options.memory_limit:
+        kwargs["memory_limit"] = options.memory_limit
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                           host="127.0.0.1", dashboard_address=dashboard, **kwargs)
+    return Client(cluster)
+
+
+def _close_client(client: Any, own_cluster: bool) -> None:
+    cluster = client.cluster if own_cluster else None
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+def _threads_per_task(client: Any) -> dict[str, int]:
+    """Per worker: the host's cores divided by all task slots on that host (at least 1)."""
+    workers = client.scheduler_info(n_workers=-1)["workers"]
+    cores = client.run(os.cpu_count)
+    slots: dict[str, int] = {}
+    for info in workers.values():
+        slots[info["host"]] = slots.get(info["host"], 0) + int(info["nthreads"])
+    return {addr: max(1, int(cores.get(addr) or 1) // max(1, slots[info["host"]]))
+            for addr, info in workers.items()}
+
+
+def _preflight(client: Any, plans: list[ImagePlan], outputs: Path,
+               scratch: str | None, vm: bool, vm_memory: float) -> list[str]:
+    """Every worker can read the packages and WIMs and write the outputs; VM capacity."""
+    read = sorted({f for p in plans for f in p.files} | {p.image["wim_path"] for p in plans})
+    write = sorted({str(Path(p.image["wim_path"]).parent) for p in plans} | {str(outputs)}
+                   | ({scratch} if scratch else set()))
+    answers: dict[str, list[str]] = client.run(check_access, read, write)
+    if not answers:
+        raise ClusterError("the Dask cluster has no workers")
+    bad = [f"{worker}: {problem}" for worker, problems in sorted(answers.items())
+           for problem in problems]
+    if bad:
+        raise WorkerAccessError(
+            "every worker must read the library and write the outputs at the same paths "
+            "(a shared file system): " + "; ".join(bad[:8])
+            + (f" (and {len(bad) - 8} more)" if len(bad) > 8 else ""))
+    if vm:
+        workers = client.scheduler_info(n_workers=-1)["workers"].values()
+        able = [w for w in workers if w.get("resources", {}).get("vm", 0) >= 1
+                and w.get("resources", {}).get("MEMORY", 0) >= vm_memory]
+        if not able:
+            raise ClusterError(
+                f"no worker declares VM capacity (start one with --resources "
+                f"\"vm=1 MEMORY={int(vm_memory)}\" on a host with KVM)")
+    return sorted(answers)
+
+
+def run_fleet(catalog: Catalog, options: RunOptions,
+              listener: Listener | None = None) -> FleetRunResult:
+    """Service every selected image with its plan, in parallel; see the module docstring.
+
+    ``listener(event, data)`` hears ``planned``, ``started`` (run id, dashboard, workers)
+    and ``result`` (one image's record, with ``done`` and ``total``) as they happen.
+    """
+    t0 = time.monotonic()
+    tell = listener or (lambda _e, _d: None)
+    catalog.reconcile()
+    images = catalog.select_images(list(options.images))
+    plans = plan_images(catalog, images, arch=options.arch, text=options.text)
+    if options.remove_superseded:
+        _check_single_index(plans)
+    todo = [p for p in plans if p.files and (p.apply or p.broken)]
+    tell("planned", {"plans": [p.to_dict() for p in plans], "todo": len(todo)})
+    if not todo:
+        errors = [p for p in plans if p.error]
+        note = ("nothing to do: every selected image already has every applicable update "
+                "of the library" if not errors else
+                "nothing to do; could not plan: " + "; ".join(
+                    f"{p.image['name']}: {p.error}" for p in errors))
+        return FleetRunResult(None, "nothing-to-do", plans=plans, note=note,
+                              seconds=time.monotonic() - t0)
+    backend = options.backend
+    vm = backend == "vm" or (backend == "auto" and _vm_usable(options.backend_options))
+    run_id = _new_run_id()
+    outputs = catalog.library_dir() / "runs" / run_id
+    catalog.create_run(run_id, backend=backend, scheduler=options.scheduler,
+                       options={"continue_on_error": options.continue_on_error,
+                                "remove_superseded": options.remove_superseded,
+                                "scratch": options.scratch, "arch": options.arch,
+                                "filter": options.text, "workers": options.workers,
+                                "outputs": str(outputs), **options.backend_options},
+                       image_ids=[p.image["id"] for p in todo])
+    result = FleetRunResult(run_id, "failed", plans=plans, scheduler=options.scheduler)
+    try:
+        _execute(catalog, options, todo, run_id, outputs, vm, result, tell)
+    except BaseException as exc:
+        catalog.finish_run(run_id, "cancelled" if isinstance(exc, KeyboardInterrupt) else
+                           "failed", f"{type(exc).__name__}: {exc}".splitlines()[0])
+        raise
+    result.seconds = time.monotonic() - t0
+    return result
+
+
+def _execute(catalog: Catalog, options: RunOptions, todo: list[ImagePlan], run_id: str,
+             outputs: Path, vm: bool, result: FleetRunResult, tell: Listener) -> None:
+    from distributed import Event, wait
+
+    vm_memory = float((int(options.backend_options.get("memory_mib", 4096)) + VM_OVERHEAD_MIB)
+                      * 2**20)
+    client = _start_client(options, len(todo), vm)
+    own_cluster = options.scheduler is None
+    try:
+        outputs.mkdir(parents=True, exist_ok=True)
+        result.workers = _preflight(client, todo, outputs, options.scratch, vm, vm_memory)
+        if own_cluster:
+            result.scheduler = client.scheduler.address
+        services = client.scheduler_info().get("services", {})
+        result.dashboard = client.dashboard_link if "dashboard" in services else None
+        tell("started", {"run_id": run_id, "dashboard": result.dashboard,
+                         "workers": result.workers, "total": len(todo)})
+        cancel = Event(f"wimcore-cancel-{run_id}", client=client)
+        threads = _threads_per_task(client)
+        common = options.threads or (min(threads.values()) if threads else 1)
+        resources = {"vm": 1, "MEMORY": vm_memory} if vm else None
+        futures = []
+        last_on_wim: dict[str, Any] = {}
+        for p in todo:
+            task = ImageTask(run_id=run_id, image_id=p.image["id"],
+                             wim_path=p.image["wim_path"], wim_index=p.image["wim_index"],
+                             packages=tuple(p.files), outputs=str(outputs),
+                             backend=options.backend, options=dict(options.backend_options),
+                             continue_on_error=options.continue_on_error,
+                             remove_superseded=options.remove_superseded,
+                             scratch=options.scratch, threads=common, cancel=cancel.name)
+            # Images of one WIM file run one after the other (one writer per WIM).
+            before = last_on_wim.get(task.wim_path)
+            fut = client.submit(service_image, task, None, before,
+                                key=f"wimcore-{run_id}-image-{task.image_id}", pure=False,
+                                retries=options.retries, resources=resources)
+            last_on_wim[task.wim_path] = fut
+            futures.append((fut, task))
+        by_key = {f.key: t for f, t in futures}
+        remaining = [f for f, _ in futures]
+        cancelling = False
+        while remaining:
+            if not cancelling and catalog.cancel_requested(run_id):
+                cancel.set()
+                cancelling = True
+                tell("cancelling", {"run_id": run_id})
+            try:  # wake up at the first result, or to look at the cancel flag again
+                wait(remaining, timeout=options.poll_seconds, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                continue
+            for fut in [f for f in remaining if f.done()]:
+                remaining.remove(fut)
+                record = _record_of(fut, by_key[fut.key])
+                catalog.record_result(run_id, record)
+                result.images.append(record)
+                tell("result", {**record, "done": len(result.images), "total": len(todo)})
+    except KeyboardInterrupt:
+        # Ctrl-C: ask the tasks to stop, then keep recording what they become.
+        Event(f"wimcore-cancel-{run_id}", client=client).set()
+        raise
+    finally:
+        _close_client(client, own_cluster)
+    failed = [r for r in result.images if r["status"] not in IMAGE_OK_STATES]
+    if catalog.cancel_requested(run_id):
+        result.status = "cancelled"
+    elif failed:
+        result.status = "failed"
+    else:
+        result.status = "successful"
+    changed = sum(1 for r in result.images if r.get("wim_changed"))
+    result.note = (f"{len(result.images)} image(s): {changed} changed, "
+                   f"{len(failed)} not successful")
+    catalog.finish_run(run_id, result.status, result.note)
+
+
+def _record_of(fut: Any, task: ImageTask) -> dict[str, Any]:
+    """The task's record, or a failed record when the task itself raised."""
+    try:
+        record: dict[str, Any] = fut.result()
+        return record
+    except Exception as exc:  # any error of the task becomes the image's record
+        from wimcore.fleet.task import record_path
+
+        done = record_path(task)
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return {"run_id": task.run_id, "image_id": task.image_id, "status": "failed",
+                "wim_changed": None, "packages": [], "worker": None,
+                "error": f"{type(exc).__name__}: {text}", "report_path": None,
+                "log_path": None,
+                "note": "the task did not finish (its record "
+                        + ("exists" if done.exists() else "is absent") + ")"}
