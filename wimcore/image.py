@@ -325,7 +325,7 @@ class Image:
             raise PathNotFoundError(42, "is a directory, not a file", path=path, image=self._index)
         tmpdir = Path(tempfile.mkdtemp(prefix="wimcore-read-"))
         try:
-            self.extract([path], tmpdir, preserve_dir_structure=False)
+            self.extract([path], tmpdir, preserve_dir_structure=False, no_acls=True)
             files = [p for p in tmpdir.iterdir()]
             if len(files) != 1:
                 raise PathNotFoundError(42, "did not extract to exactly one file", path=path,

@@ -175,7 +175,7 @@ def sync_from_image(overlay: SourcesOverlay, image: Image, root: str, label: str
     overlay.staging.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=overlay.staging))
     try:
-        image.extract([w[0] for w in wanted], tmp, progress=progress)
+        image.extract([w[0] for w in wanted], tmp, progress=progress, no_acls=True)
         for path, rel, micros, size in wanted:
             when = (_EPOCH + dt.timedelta(microseconds=micros)).strftime("%Y-%m-%d %H:%M:%S")
             action = SyncAction(rel, f"{label}:{path}", f"newer in the image ({when} UTC)", size)

@@ -221,14 +221,15 @@ class VmBackend:
     def _payloads(self, jobs: Sequence[ImageJob], plan: _Plan) -> list[tuple[Path, str]]:
         """Every file of the job disk (paths and meta folders filled into the steps)."""
         items: list[tuple[Path, str]] = []
-        first_for_key: dict[str, StepPayload] = {}
+        # one copy per package on the job disk, whichever targets and steps use it
+        first_for_key: dict[tuple[str, tuple[str, ...]], StepPayload] = {}
         steps = list(plan.job.steps)
         for i, step in enumerate(steps):
             if step.action is Action.ADD_PACKAGE:
                 entry = plan.entry_of[step.number]
                 ij = jobs[step.target - 1]
                 by_key = {e.key: e for e in ij.entries}
-                key = f"{step.target}:{entry.key}"
+                key = (entry.key, tuple(sorted(entry.after)))
                 payload = first_for_key.get(key)
                 if payload is None:
                     payload = package_payload(step.number, entry, ij.package_files, by_key)
