@@ -696,6 +696,7 @@ def vm_usable(options: BackendOptions | None = None) -> str | None:
     except (WimcoreError, OSError) as exc:
         return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if fakes:
-        return "the boot files are not real Windows boot files (" + "; ".join(fakes[:3]) + ")"
+        return ("the WinPE's boot files are not real Windows boot files, so it cannot boot "
+                "(the built-in sample media's are stand-ins): " + "; ".join(fakes[:3]))
     return None
 
