@@ -92,6 +92,11 @@ def test_one_boot_installs_catches_a_dism_error_and_a_silent_noop(
     assert file_digest(msu) == msu_before
     saved = json.loads((tmp_path / "run.json").read_text())
     assert saved["backend"] == "vm" and saved["images"][0]["status"] == "installed"
+    history = json.loads(wim.with_name(wim.name + ".wimcore-history.json").read_text())
+    [entry] = history["runs"][-1]["images"]
+    assert entry["index"] == 1 and [p["backend"] for p in entry["installed"]] == ["vm", "vm"]
+    assert all(p["exit_code"] == 0 and p["seconds"] is not None and p["verdict"]
+               for p in entry["installed"])
     assert not list((tmp_path / "work").glob("wimcore-vm-*"))  # volume files released
 
 

@@ -403,6 +403,8 @@ def history_entry(run_id: str, started: str, backend: str, images: Sequence[Imag
                                     "backend": s.get("backend", backend)} for s in i.staged],
                         "installed": [{"key": s["key"], "kb": s.get("kb"),
                                        "backend": s.get("backend", backend),
+                                       "exit_code": s.get("exit_code"),
+                                       "seconds": s.get("seconds"),
                                        "verdict": s.get("verdict")} for s in i.installed]}
                        for i in images if i.staged or i.installed]}
 
