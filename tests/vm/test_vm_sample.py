@@ -163,3 +163,19 @@ def test_no_room_for_the_volumes_is_refused_first(sample: Path, tmp_path: Path) 
     assert isinstance(error, vmerr.NotEnoughSpaceError) and error.needed > error.free
     assert file_digest(wim) == before
     assert not (tmp_path / "bundle").exists() and not list(tmp_path.glob(".bundle.*"))
+
+
+def test_a_package_failing_its_catalog_check_stops_before_the_vm(tmp_path: Path) -> None:
+    """The shared intake verifies packages first: a tampered one never reaches the guest."""
+    from wimcore.packages.errors import PackageVerificationError
+
+    wim = wf.make_wim(tmp_path / "install.wim", [wf.WinSpec()])
+    before = file_digest(wim)
+    ssu = wf.package_folder(tmp_path / "ssu", wf.ssu())
+    mum = ssu / "update.mum"
+    mum.write_bytes(mum.read_bytes().replace(b"KB5034224", b"KB5034225"))
+    with pytest.raises(PackageVerificationError, match=r"update\.mum"):
+        service_wim(wim, [ssu], backend="vm", work_dir=tmp_path / "w",
+                    options=BackendOptions(winpe=str(wim), accel="tcg"))
+    assert file_digest(wim) == before
+    assert not list((tmp_path / "w").glob("wimcore-vm-*"))
