@@ -11,7 +11,7 @@ capture it back:
 
 - wimcore: ``Image.apply(volume)``, then ``capture_volume()`` (the vm backend's capture
   back: the image's tree replaced by the volume's at the same index, properties kept)
-  and ``Wim.commit()`` of the (copied) WIM;
+  and ``Wim.commit()`` of a copy of the WIM (made and synced before the timing);
 - wimlib-imagex: ``wimlib-imagex apply WIM 1 vol.img`` and ``wimlib-imagex capture
   vol.img out.wim --compress=...``.
 
@@ -85,13 +85,14 @@ def run_wimcore(wim: Path, work: Path, changes: Path, volume_size: int) -> tuple
     import wimcore
     from wimcore.servicing.vm.capture import capture_config_text, capture_volume
 
-    copy = work / "wimcore.wim"
+    copy = work / "wimcore.wim"  # the WIM the capture commits into (untimed copy)
     shutil.copyfile(wim, copy)
     config = work / "capture.ini"
     config.write_text(capture_config_text())
+    os.sync()  # the copy's dirty pages must not slow the timed steps down
     t0 = time.perf_counter()
     volume = fresh_volume(work / "wimcore-vol.img", volume_size)
-    with wimcore.open(copy) as src:
+    with wimcore.open(wim) as src:  # the same file wimlib-imagex applies from
         src.images[1].apply(volume)
     t1 = time.perf_counter()
     apply_changes(changes, volume)
@@ -111,6 +112,7 @@ def run_imagex(wim: Path, work: Path, changes: Path, volume_size: int,
     out = work / "imagex.wim"
     if out.exists():
         out.unlink()
+    os.sync()
     t0 = time.perf_counter()
     volume = fresh_volume(work / "imagex-vol.img", volume_size)
     subprocess.run(["wimlib-imagex", "apply", str(wim), "1", str(volume)], check=True,
