@@ -77,10 +77,15 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def publish(tmp: Path, dest: Path, *, overwrite: bool) -> None:
-    """Move a complete temporary file to its final name (no-clobber unless overwrite)."""
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
+def publish(tmp: Path, dest: Path, *, overwrite: bool, fsync: bool = True) -> None:
+    """Move a complete temporary file to its final name (no-clobber unless overwrite).
+
+    ``fsync=False`` (the callers' ``fsync=False``, as wimlib-imagex) skips flushing the
+    file's data first; the rename itself stays atomic.
+    """
+    if fsync:
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
     if overwrite:
         os.replace(tmp, dest)
     else:
@@ -98,7 +103,8 @@ def publish(tmp: Path, dest: Path, *, overwrite: bool) -> None:
 
 
 @contextmanager
-def atomic_output(dest: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
+def atomic_output(dest: str | os.PathLike[str], *, overwrite: bool = False,
+                  fsync: bool = True) -> Iterator[Path]:
     """Yield a temporary path to write; publish it as ``dest`` only if the block succeeds."""
     target = Path(dest).absolute()
     if not overwrite and target.exists():
@@ -109,7 +115,7 @@ def atomic_output(dest: str | os.PathLike[str], *, overwrite: bool = False) -> I
     tmp = temp_path_for(target)
     try:
         yield tmp
-        publish(tmp, target, overwrite=overwrite)
+        publish(tmp, target, overwrite=overwrite, fsync=fsync)
     finally:
         try:
             tmp.unlink()

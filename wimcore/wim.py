@@ -473,7 +473,7 @@ class Wim(HandleOwner):
         flags = _write_flags(check_integrity=check_integrity, recompress=recompress, solid=solid,
                              pipable=pipable, retain_guid=retain_guid, fsync=fsync,
                              no_solid_sort=no_solid_sort, skip_external_wims=skip_external_wims)
-        with atomic_output(path, overwrite=overwrite) as tmp:
+        with atomic_output(path, overwrite=overwrite, fsync=fsync) as tmp:
             with progress_on(ptr, progress) as bridge:
                 code = lib.wimlib_write(ptr, _lib.cstr(tmp), index, flags, threads)
             finish(bridge, code, path=os.fspath(path))
@@ -548,7 +548,7 @@ class Wim(HandleOwner):
                     shutil.copymode(target, tmp)
                 except OSError:
                     pass
-                publish(tmp, target.absolute(), overwrite=True)
+                publish(tmp, target.absolute(), overwrite=True, fsync=fsync)
             except BaseException:
                 new_lock.release()
                 raise
