@@ -173,6 +173,11 @@ class Wim(HandleOwner):
         self._infos = None
         self._modified = True
 
+    @property
+    def modified(self) -> bool:
+        """True when the WIM has in-memory changes that are not written yet."""
+        return self._modified
+
     # -- facts ------------------------------------------------------------------------
     @property
     def info(self) -> WimInfo:

@@ -114,11 +114,25 @@ def test_image_applied_to_a_volume_is_read_back_by_wimlib_imagex(win_wim_path: P
 
 # -- the capture back -------------------------------------------------------------------------
 
-def test_capture_back_keeps_identity_and_refreshes_the_version(win_wim_path: Path,
-                                                               tmp_path: Path) -> None:
-    """A serviced volume replaces the tree at the same index; names, flags and properties
-    stay, BUILD/SPBUILD follow the serviced hive, wimcore's scratch folder stays out."""
-    serviced = wf.make_wim(tmp_path / "serviced.wim", [wf.WinSpec(ubr=4001)])
+@pytest.mark.parametrize(("target", "by_template"), [(1, False), (3, True), (1, True)])
+def test_capture_back_keeps_identity_and_refreshes_the_version(tmp_path: Path, target: int,
+                                                               by_template: bool) -> None:
+    """A serviced volume replaces an image of 3 at its index; names, flags and properties
+    stay, BUILD/SPBUILD follow the serviced hive, wimcore's scratch folder stays out, the
+    other images and the boot index are untouched (both routes: the template route is
+    taken for the last image only)."""
+    wim_path = wf.make_wim(tmp_path / "install.wim", [
+        wf.WinSpec(), wf.WinSpec(edition="Enterprise", name="Ent"),
+        wf.WinSpec(edition="Education", name="Edu")])
+    with wimcore.open(wim_path, writable=True) as wim:
+        wim.boot_index = 3
+        wim.images[target].description = "described"
+        wim.images[target].set_property("DISPLAYNAME", "Shown Name")
+        wim.commit()
+    rest = [i for i in (1, 2, 3) if i != target]
+    others = {i: tree_of(wim_path, i) for i in rest}
+    serviced = wf.make_wim(tmp_path / "serviced.wim", [wf.WinSpec(ubr=4001,
+                                                                  edition="Enterprise")])
     volume = format_volume(tmp_path / "v.img", 300 * 1024 * 1024, "T")
     config = tmp_path / "capture.ini"
     config.write_text(capture_config_text())
@@ -127,22 +141,30 @@ def test_capture_back_keeps_identity_and_refreshes_the_version(win_wim_path: Pat
         expected = {e.path: e.sha1 for e in wim.images[1].walk("/")}
     with wimcore.create("none") as patch:
         patch.add_image([(str(config), "/$wimcore/scratch/leftover.ini")], "x").apply(volume)
-    with wimcore.open(win_wim_path, writable=True) as wim:
-        image = wim.images[2]
-        image.description = "described"
-        image.set_property("DISPLAYNAME", "Shown Name")
-        before = image.info
-        capture_volume(wim, 2, volume, config)
+    with wimcore.open(wim_path, writable=True) as wim:
+        before = wim.images[target].info
+        others_info = {i: wim.images[i].info for i in rest}
+        capture_volume(wim, target, volume, config, by_template=by_template)
         wim.commit()
-    with wimcore.open(win_wim_path) as wim:
-        after = wim.images[2].info
-        tree = {e.path: e.sha1 for e in wim.images[2].walk("/")}
-        assert wim.images[1].info.sp_build == 3803
-    assert tree == expected  # the volume's tree, without $wimcore or System Volume Information
+    subprocess.run(["wimlib-imagex", "verify", str(wim_path)], check=True, capture_output=True)
+    with wimcore.open(wim_path) as wim:
+        assert wim.info.image_count == 3 and wim.info.boot_index == 3
+        after = wim.images[target].info
+        for i in rest:
+            info = wim.images[i].info
+            assert (info.name, info.flags, info.sp_build) == (
+                others_info[i].name, others_info[i].flags, others_info[i].sp_build)
+    assert tree_of(wim_path, target) == expected  # the volume's tree, no $wimcore, no SVI
+    assert {i: tree_of(wim_path, i) for i in rest} == others
     assert (after.name, after.description, after.display_name, after.flags) == (
         before.name, "described", "Shown Name", before.flags)
     assert after.edition_id == before.edition_id and after.arch == before.arch
     assert (after.build, after.sp_build) == (19045, 4001)
+
+
+def tree_of(wim_path: Path, index: int) -> dict[str, str | None]:
+    with wimcore.open(wim_path) as wim:
+        return {e.path: e.sha1 for e in wim.images[index].walk("/")}
 
 
 # -- the job, the Windows batch, the launcher ---------------------------------------------------

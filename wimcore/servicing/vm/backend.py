@@ -416,6 +416,7 @@ class VmBackend:
         if not config.is_file():
             config.write_text(capture_config_text())
         outcomes: list[ImageOutcome] = []
+        captures: list[tuple[ImageJob, Path, ImageOutcome]] = []
         for n, (ij, disk) in enumerate(zip(jobs, targets, strict=True), start=1):
             steps = plan.job.steps_of(n)
             outcome = ImageOutcome(ij.label, ij.index, ij.plan.image_name, NAME,
@@ -450,16 +451,34 @@ class VmBackend:
 
                 postcheck(ij, outcome, read=read_judged)
                 if any(p.state is PackageResult.INSTALLED for p in outcome.packages):
-                    _notify(progress, f"vm: capturing {ij.label} back into its WIM")
-                    changes = capture_volume(ij.wim, ij.index, disk.volume, config,
-                                             progress=progress)
-                    outcome.changed = True
-                    outcome.details["properties_changed"] = changes
+                    captures.append((ij, disk.volume, outcome))
                 else:
                     outcome.reason = ("DISM reported success, but the image's own records "
                                       "show nothing installed; the image was left unchanged")
             outcomes.append(outcome)
+        self._capture(captures, config, progress)
         return outcomes
+
+    def _capture(self, captures: Sequence[tuple[ImageJob, Path, ImageOutcome]], config: Path,
+                 progress: ProgressCallback | None) -> None:
+        """Capture the volumes back (per WIM in ascending index order).
+
+        The last image of a WIM that had no in-memory changes before these captures takes
+        the template route (unchanged files keep their stored data); the others are
+        replaced by one edit each.
+        """
+        template_ok: dict[int, bool] = {}
+        for ij, volume, outcome in sorted(captures, key=lambda c: (id(c[0].wim), c[0].index)):
+            if id(ij.wim) not in template_ok:
+                template_ok[id(ij.wim)] = not ij.wim.modified
+            fast = template_ok[id(ij.wim)] and ij.index == ij.wim.info.image_count
+            _notify(progress, f"vm: capturing {ij.label} back into its WIM")
+            changes = capture_volume(ij.wim, ij.index, volume, config, progress=progress,
+                                     by_template=fast)
+            outcome.changed = True
+            outcome.details["properties_changed"] = changes
+            outcome.details["capture"] = ("template (unchanged files keep their stored data)"
+                                          if fast else "full (every file compressed again)")
 
     def _all(self, outcome: ImageOutcome, ij: ImageJob, state: PackageResult,
              reason: str) -> None:
