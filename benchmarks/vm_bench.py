@@ -7,16 +7,19 @@ Host side, on a generated image of ``--size-mb`` (default 1100 MB of files, some
 compressible, some not): each round, alternating which side goes first, both sides
 format a sparse NTFS volume file with mkntfs, apply the image to it, get the same
 changes written into it (untimed: a tree of new files, as an update would add), and
-capture it back:
+capture it back, both ways:
 
 - wimcore: ``Image.apply(volume)``, then ``capture_volume()`` (the vm backend's capture
   back: the image's tree replaced by the volume's at the same index, properties kept)
-  and ``Wim.commit()`` of a copy of the WIM (made and synced before the timing);
-- wimlib-imagex: ``wimlib-imagex apply WIM 1 vol.img`` and ``wimlib-imagex capture
-  vol.img out.wim --compress=...``.
+  and ``Wim.commit()`` of a copy of the WIM (made and synced before the timing), without
+  (``full``: every file read and compressed again) and with the file's image as the
+  template (``template``, what the backend does: unchanged files keep their stored data);
+- wimlib-imagex: ``wimlib-imagex apply WIM 1 vol.img``, then ``wimlib-imagex capture
+  vol.img out.wim --compress=...`` (``full``) and the same with ``--update-of=WIM:1``
+  (its own way to reuse an earlier image's data: ``template``).
 
-Reported: medians of apply, capture and their sum per side, and the ratios
-wimcore / wimlib-imagex (the goal: at most 1.05 for the sum).
+Reported: medians per step and of apply + capture back, and the ratios
+wimcore / wimlib-imagex (the goal: at most 1.05).
 
 Guest: the vm backend's whole run with the stand-in guest (``tests/vm/standin``) under
 TCG on a small image (one target, SSU + LCU + cleanup): the QEMU boot-to-power-off time
@@ -80,55 +83,67 @@ def apply_changes(changes: Path, volume: Path) -> None:
         wim.add_image([(str(changes), "/Servicing-Bench")], "changes").apply(volume)
 
 
-def run_wimcore(wim: Path, work: Path, changes: Path, volume_size: int) -> tuple[float, float]:
-    """(apply seconds, capture-back + commit seconds) for the vm backend's host steps."""
+def run_wimcore(wim: Path, work: Path, changes: Path, volume_size: int) -> dict[str, float]:
+    """Seconds of the vm backend's host steps: apply, then capture back both ways."""
     import wimcore
-    from wimcore.servicing.vm.capture import capture_config_text, capture_volume
+    from wimcore.servicing.vm.capture import capture_config_text, capture_volume, template_for
 
-    copy = work / "wimcore.wim"  # the WIM the capture commits into (untimed copy)
-    shutil.copyfile(wim, copy)
     config = work / "capture.ini"
     config.write_text(capture_config_text())
-    os.sync()  # the copy's dirty pages must not slow the timed steps down
+    out: dict[str, float] = {}
+    os.sync()
     t0 = time.perf_counter()
     volume = fresh_volume(work / "wimcore-vol.img", volume_size)
     with wimcore.open(wim) as src:  # the same file wimlib-imagex applies from
         src.images[1].apply(volume)
-    t1 = time.perf_counter()
+    out["apply"] = time.perf_counter() - t0
     apply_changes(changes, volume)
-    t2 = time.perf_counter()
-    with wimcore.open(copy, writable=True) as dst:
-        capture_volume(dst, 1, volume, config)
-        dst.commit(fsync=False)
-    t3 = time.perf_counter()
+    for route, by_template in (("full", False), ("template", True)):
+        copy = work / "wimcore.wim"  # the WIM the capture commits into (untimed copy)
+        shutil.copyfile(wim, copy)
+        os.sync()  # the copy's dirty pages must not slow the timed step down
+        t0 = time.perf_counter()
+        with wimcore.open(copy, writable=True) as dst:
+            capture_volume(dst, 1, volume, config,
+                           template=template_for(dst) if by_template else None)
+            dst.commit(fsync=False)
+        out[route] = time.perf_counter() - t0
+        copy.unlink()
     volume.unlink()
-    copy.unlink()
-    return t1 - t0, t3 - t2
+    return out
 
 
 def run_imagex(wim: Path, work: Path, changes: Path, volume_size: int,
-               compress: str) -> tuple[float, float]:
-    """(apply seconds, capture seconds) with wimlib-imagex."""
-    out = work / "imagex.wim"
-    if out.exists():
-        out.unlink()
+               compress: str) -> dict[str, float]:
+    """Seconds of wimlib-imagex doing the same: apply, capture, capture --update-of."""
+    result = work / "imagex.wim"
+    out: dict[str, float] = {}
     os.sync()
     t0 = time.perf_counter()
     volume = fresh_volume(work / "imagex-vol.img", volume_size)
     subprocess.run(["wimlib-imagex", "apply", str(wim), "1", str(volume)], check=True,
                    stdout=subprocess.DEVNULL)
-    t1 = time.perf_counter()
+    out["apply"] = time.perf_counter() - t0
     apply_changes(changes, volume)
-    t2 = time.perf_counter()
-    subprocess.run(["wimlib-imagex", "capture", str(volume), str(out), "bench",
-                    f"--compress={compress}"], check=True, stdout=subprocess.DEVNULL)
-    t3 = time.perf_counter()
+    for route, extra in (("full", []), ("template", [f"--update-of={wim}:1"])):
+        os.sync()
+        t0 = time.perf_counter()
+        subprocess.run(["wimlib-imagex", "capture", str(volume), str(result), "bench",
+                        f"--compress={compress}", *extra], check=True,
+                       stdout=subprocess.DEVNULL)
+        out[route] = time.perf_counter() - t0
+        result.unlink()
     volume.unlink()
-    out.unlink()
-    return t1 - t0, t3 - t2
+    return out
+
+
+STEPS = (("apply", "apply to the NTFS volume file"),
+         ("full", "capture back, full (every file read and compressed again)"),
+         ("template", "capture back by template (peer: capture --update-of)"))
 
 
 def host_bench(root: Path, size_mb: int, rounds: int, compress: str) -> dict[str, float]:
+    """Medians per step and side (``wc_STEP``/``ix_STEP``) and of apply + each capture."""
     import wimcore
 
     tree = root / "tree"
@@ -145,30 +160,25 @@ def host_bench(root: Path, size_mb: int, rounds: int, compress: str) -> dict[str
     volume_size = total * 2 + 1024 * MIB
     work = root / "work"
     work.mkdir()
-    results: dict[str, list[float]] = {k: [] for k in ("wc_apply", "wc_capture", "ix_apply",
-                                                        "ix_capture")}
+    runs: dict[str, list[dict[str, float]]] = {"wc": [], "ix": []}
     # a warm-up of each side (page cache, first-run costs), not counted
     run_wimcore(wim, work, changes, volume_size)
     run_imagex(wim, work, changes, volume_size, compress)
     for n in range(rounds):
-        order = ("wimcore", "imagex") if n % 2 == 0 else ("imagex", "wimcore")
+        order = ("wc", "ix") if n % 2 == 0 else ("ix", "wc")
         for side in order:
-            if side == "wimcore":
-                a, c = run_wimcore(wim, work, changes, volume_size)
-                results["wc_apply"].append(a)
-                results["wc_capture"].append(c)
-            else:
-                a, c = run_imagex(wim, work, changes, volume_size, compress)
-                results["ix_apply"].append(a)
-                results["ix_capture"].append(c)
-        print(f"  round {n + 1}: wimcore {results['wc_apply'][-1]:.2f} + "
-              f"{results['wc_capture'][-1]:.2f} s, wimlib-imagex {results['ix_apply'][-1]:.2f}"
-              f" + {results['ix_capture'][-1]:.2f} s", flush=True)
-    med = {k: statistics.median(v) for k, v in results.items()}
-    wc_sum = [a + c for a, c in zip(results["wc_apply"], results["wc_capture"], strict=True)]
-    ix_sum = [a + c for a, c in zip(results["ix_apply"], results["ix_capture"], strict=True)]
-    med["wc_total"], med["ix_total"] = statistics.median(wc_sum), statistics.median(ix_sum)
-    med["image_bytes"] = float(total)
+            runs[side].append(run_wimcore(wim, work, changes, volume_size) if side == "wc"
+                              else run_imagex(wim, work, changes, volume_size, compress))
+        print(f"  round {n + 1}: " + "; ".join(
+            f"{side} " + " ".join(f"{k} {runs[side][-1][k]:.2f}" for k, _ in STEPS)
+            for side in ("wc", "ix")), flush=True)
+    med: dict[str, float] = {"image_bytes": float(total)}
+    for side in ("wc", "ix"):
+        for key, _label in STEPS:
+            med[f"{side}_{key}"] = statistics.median(r[key] for r in runs[side])
+        for route in ("full", "template"):
+            med[f"{side}_apply+{route}"] = statistics.median(
+                r["apply"] + r[route] for r in runs[side])
     return med
 
 
@@ -245,9 +255,10 @@ def main(argv: list[str] | None = None) -> None:
               f"median of {args.rounds}:\n")
         print("| step | wimcore (s) | wimlib-imagex (s) | ratio |")
         print("| --- | --- | --- | --- |")
-        for label, w, i in (("apply to the NTFS volume file", "wc_apply", "ix_apply"),
-                            ("capture back (+ commit)", "wc_capture", "ix_capture"),
-                            ("both", "wc_total", "ix_total")):
+        rows = [(label, f"wc_{key}", f"ix_{key}") for key, label in STEPS]
+        rows += [(f"apply + capture back ({route})", f"wc_apply+{route}", f"ix_apply+{route}")
+                 for route in ("full", "template")]
+        for label, w, i in rows:
             print(f"| {label} | {host[w]:.2f} | {host[i]:.2f} | {host[w] / host[i]:.3f} |")
     if guest:
         print(f"\nstand-in guest under TCG, median of {args.boot_rounds}: boot to power-off "

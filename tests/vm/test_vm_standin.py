@@ -71,7 +71,7 @@ def test_one_boot_installs_catches_a_dism_error_and_a_silent_noop(
     assert first.outcome["packages"][1]["verdict"].endswith("UBR 3930")
     assert [d["title"] for d in first.outcome["details"]["dism"]] == [
         "add-package KB5034224", "add-package KB5034122", "cleanup"]
-    assert first.outcome["details"]["capture"].startswith("full")  # image 1 of 3
+    assert first.outcome["details"]["capture"].startswith("by template")
     # image 2: DISM failed at its LCU; the typed error quotes dism.log's tail
     assert second.status == "failed" and not second.outcome["changed"]
     lcu = second.outcome["packages"][1]
@@ -125,9 +125,9 @@ def test_prepare_only_then_run_elsewhere_then_resume(standin_guest: StandinGuest
     assert proc.returncode == 0, proc.stderr
     done = json.loads(proc.stdout)
     assert done["committed"] and done["images"][0]["status"] == "installed"
-    # the only image: captured by template (unchanged files keep their stored data), and
-    # the changed hive came back all the same
-    assert done["images"][0]["outcome"]["details"]["capture"].startswith("template")
+    # captured by template (unchanged files keep their stored data); the changed hive
+    # came back all the same (the UBR above)
+    assert done["images"][0]["outcome"]["details"]["capture"].startswith("by template")
     with wimcore.open(wim) as w:
         assert inventory(w.images[1]).ubr == 3930
     # a second resume refuses: the WIM changed since the bundle was made

@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wimcore.errors import Cancelled
 from wimcore.progress import ProgressCallback, ProgressEvent, ProgressKind
@@ -43,7 +43,12 @@ from wimcore.servicing.vm.bundle import (
     check_unchanged,
     read_bundle,
 )
-from wimcore.servicing.vm.capture import capture_config_text, capture_volume, volume_inventory
+from wimcore.servicing.vm.capture import (
+    capture_config_text,
+    capture_volume,
+    template_for,
+    volume_inventory,
+)
 from wimcore.servicing.vm.disks import MIB, Disk, format_volume, present, round_volume_size
 from wimcore.servicing.vm.errors import (
     BootFilesError,
@@ -83,6 +88,9 @@ from wimcore.servicing.vm.winpe import (
     media_winpe,
     parse_winpe,
 )
+
+if TYPE_CHECKING:
+    from wimcore.wim import Wim
 
 NAME = "vm"
 #: Room for DISM's scratch and the component store's growth, per byte of package.
@@ -461,24 +469,22 @@ class VmBackend:
 
     def _capture(self, captures: Sequence[tuple[ImageJob, Path, ImageOutcome]], config: Path,
                  progress: ProgressCallback | None) -> None:
-        """Capture the volumes back (per WIM in ascending index order).
-
-        The last image of a WIM that had no in-memory changes before these captures takes
-        the template route (unchanged files keep their stored data); the others are
-        replaced by one edit each.
-        """
-        template_ok: dict[int, bool] = {}
-        for ij, volume, outcome in sorted(captures, key=lambda c: (id(c[0].wim), c[0].index)):
-            if id(ij.wim) not in template_ok:
-                template_ok[id(ij.wim)] = not ij.wim.modified
-            fast = template_ok[id(ij.wim)] and ij.index == ij.wim.info.image_count
+        """Capture the volumes back; a WIM whose images are as its file holds them lends
+        them as templates, so unchanged files keep their stored data (no recompression)."""
+        templates: dict[int, Wim | None] = {}
+        for ij, volume, outcome in captures:
+            if id(ij.wim) not in templates:  # before this backend changed anything in it
+                templates[id(ij.wim)] = (template_for(ij.wim) if not ij.wim.modified
+                                         and ij.wim.path is not None else None)
+            template = templates[id(ij.wim)]
             _notify(progress, f"vm: capturing {ij.label} back into its WIM")
             changes = capture_volume(ij.wim, ij.index, volume, config, progress=progress,
-                                     by_template=fast)
+                                     template=template)
             outcome.changed = True
             outcome.details["properties_changed"] = changes
-            outcome.details["capture"] = ("template (unchanged files keep their stored data)"
-                                          if fast else "full (every file compressed again)")
+            outcome.details["capture"] = (
+                "by template: unchanged files keep their stored data" if template is not None
+                else "full: every file read and compressed again")
 
     def _all(self, outcome: ImageOutcome, ij: ImageJob, state: PackageResult,
              reason: str) -> None:

@@ -104,30 +104,41 @@ def _as_int(value: object) -> int | None:
     return None
 
 
+def template_for(wim: Wim) -> Wim:
+    """A read-only handle on ``wim``'s own file whose images serve as capture templates.
+
+    It is referenced by ``wim`` (so it stays open, and its data stays readable, until
+    ``wim`` is closed). Use it only while ``wim``'s images are as its file holds them.
+    """
+    import wimcore
+
+    if wim.path is None:
+        raise ValueError("a WIM without a file has no template")
+    source = wimcore.open(wim.path)
+    wim.reference_wims([source])
+    return source
+
+
 def capture_volume(wim: Wim, index: int, volume: Path, config: Path, *,
                    progress: ProgressCallback | None = None,
-                   by_template: bool = False) -> dict[str, str]:
+                   template: Wim | None = None) -> dict[str, str]:
     """Replace image ``index``'s tree with the volume's; returns the properties changed.
 
-    With ``by_template`` (the image is as the WIM's file holds it) and ``index`` the WIM's
-    last image, the volume is captured as a new image that takes the old one as its
-    template, so files whose size and timestamps did not change keep their data as it is
-    stored (nothing read or compressed again), and the new image takes the old one's
-    place. Otherwise one edit replaces the tree: every file is read and compressed again
-    when the WIM is written. Either way the WIM is only changed in memory; the caller
-    commits it (once per WIM).
+    One edit deletes every child of ``/`` and adds the volume at ``/``. With ``template``
+    (:func:`template_for`), the image as the file holds it becomes the new tree's
+    template: files whose size and timestamps did not change keep their data as it is
+    stored, so only what servicing changed is read and compressed when the WIM is
+    written. The WIM is only changed in memory; the caller commits it (once per WIM).
     """
     image = wim.images[index]
     before = image_properties(wim, index)
-    if by_template and index == wim.info.image_count:
-        _replace_by_template(wim, index, volume, config, progress)
-    else:
-        children = [e.name for e in image.listdir("/")]
-        with image.edit(progress) as edit:
-            for name in children:
-                edit.delete("/" + name, recursive=True)
-            edit.add(volume, "/", ntfs=True, config=str(config))
-    image = wim.images[index]
+    children = [e.name for e in image.listdir("/")]
+    with image.edit(progress) as edit:
+        for name in children:
+            edit.delete("/" + name, recursive=True)
+        edit.add(volume, "/", ntfs=True, config=str(config))
+    if template is not None:
+        template.images[index].use_as_template_for(image)
     after = image_properties(wim, index)
     for key, value in before.items():
         if not _derived(key) and after.get(key) != value:
@@ -143,22 +154,6 @@ def capture_volume(wim: Wim, index: int, volume: Path, config: Path, *,
     final = image_properties(wim, index)
     return {k: v for k, v in final.items() if before.get(k) != v and not k.startswith(
         ("DIRCOUNT", "FILECOUNT", "TOTALBYTES", "HARDLINKBYTES", "LASTMODIFICATIONTIME"))}
-
-
-def _replace_by_template(wim: Wim, index: int, volume: Path, config: Path,
-                         progress: ProgressCallback | None) -> None:
-    """Capture the volume as a new last image (the old last one its template), then drop
-    the old one: the new image ends at the same index."""
-    import secrets
-
-    boot = wim.info.boot_index
-    name = wim.images[index].name
-    new = wim.add_image(volume, f"wimcore capture {secrets.token_hex(6)}", config=str(config),
-                        ntfs=True, progress=progress)
-    wim.images[index].use_as_template_for(new)
-    wim.delete_image(index)
-    wim.images[index].name = name
-    wim.boot_index = boot
 
 
 def volume_inventory(volume: Path, config: Path) -> Inventory:
