@@ -68,23 +68,60 @@ def updates_group() -> None:
 @updates_group.command("add")
 @click.argument("paths", nargs=-1, required=True,
                 type=click.Path(exists=True, path_type=Path))
+@click.option("--setup-du", "setup_du", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE",
+              help="This input is a Setup Dynamic Update (skipped: it belongs to a media's "
+                   "sources/); repeatable.")
+@click.option("--sources", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A media's sources/ folder whose Setup files recognise a Setup Dynamic "
+                   "Update (as package plan/stage and media service do).")
+@click.option("--skip-verify", is_flag=True,
+              help="Store packages WITHOUT checking them against their catalogs and "
+                   "manifests (recorded in the catalog; runs still check them unless "
+                   "'fleet run --skip-verify').")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @click.pass_context
-def updates_add_cmd(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> None:
-    """Import MSU/CAB files (or the ones in folders) into the content library."""
-    from wimcore.fleet.library import add_updates
+def updates_add_cmd(ctx: click.Context, paths: tuple[Path, ...], setup_du: tuple[Path, ...],
+                    sources: Path | None, skip_verify: bool, as_json: bool) -> None:
+    """Import update files (MSU, CAB, WIM container; or the ones in folders) into the content
+    library: classified and verified as package plan/stage do; refused inputs fail the
+    command with their error after the others are stored."""
+    from wimcore.cli.app import progress_for
+    from wimcore.fleet.updates import add_updates
 
-    with guarded(ctx), _catalog(ctx) as cat:
-        results = add_updates(cat, list(paths))
-    if as_json:
-        emit_json({"updates": [r.to_dict() for r in results]})
-    else:
-        for r in results:
-            keys = ", ".join(p["key"] for p in r.packages)
-            click.echo(f"{r.status:<16} {Path(r.source).name}"
-                       + (f": {keys}" if keys else "") + (f": {r.reason}" if r.reason else ""))
-    if any(r.status == "refused" for r in results):
-        sys.exit(EXIT_ERROR)
+    if skip_verify:
+        _warn_skip_verify()
+    with guarded(ctx):
+        with _catalog(ctx) as cat, progress_for(ctx, "updates add") as cb:
+            results = add_updates(cat, list(paths), sources=sources, setup_du=list(setup_du),
+                                  skip_verify=skip_verify, progress=cb)
+        if as_json:
+            emit_json({"updates": [r.to_dict() for r in results], "skip_verify": skip_verify})
+        else:
+            for r in results:
+                keys = ", ".join(p["key"] for p in r.packages)
+                state = (r.verification or {}).get("state")
+                click.echo(f"{r.status:<16} {Path(r.source).name}"
+                           + (f": {keys}" if keys else "")
+                           + (f" [{_VERIFIED.get(state, state)}]" if state else "")
+                           + (f": {r.reason}" if r.reason and r.status != "imported" else ""))
+        refused = [r for r in results if r.status == "refused"]
+        if refused:  # listed above; the command fails with the first one's own error
+            from wimcore.fleet.errors import LibraryError
+
+            raise refused[0].error or LibraryError(f"{refused[0].source}: {refused[0].reason}")
+
+
+#: How ``updates add``/``list`` show a file's verification state.
+_VERIFIED = {"verified": "verified", "partly-verified": "partly verified",
+             "unverified": "unverified", "skipped": "NOT VERIFIED (--skip-verify)"}
+
+
+def _warn_skip_verify() -> None:
+    """The loud line of --skip-verify, on stderr and in --json's warnings."""
+    text = "--skip-verify: packages are NOT checked against their catalogs and manifests"
+    current.warnings.append(text)
+    click.echo(f"wimcore: warning: {text}", err=True)
 
 
 @updates_group.command("list")
@@ -99,7 +136,9 @@ def updates_list_cmd(ctx: click.Context, as_json: bool) -> None:
         return
     for u in updates:
         sup = f"  superseded by {', '.join(u['superseded_by'])}" if u["superseded_by"] else ""
-        click.echo(f"{u['kb'] or '-':<10} {u['kind']:<18} {u['arch']:<6} {u['key']}{sup}")
+        state = u["verification"].get("state", "?")
+        click.echo(f"{u['kb'] or '-':<10} {u['kind']:<18} {u['arch']:<6} {u['key']}{sup}"
+                   + ("" if state == "verified" else f"  [{_VERIFIED.get(state, state)}]"))
 
 
 _IMAGE = click.option("--image", "images", multiple=True, metavar="ID|NAME",

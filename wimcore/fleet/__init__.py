@@ -12,7 +12,8 @@ from typing import Any
 
 _MODULES = {
     "catalog": ("Catalog", "default_catalog_path"),
-    "library": ("add_images", "add_update", "add_updates", "UpdateImport"),
+    "library": ("add_images",),
+    "updates": ("add_updates", "UpdateImport"),
     "planning": ("plan_images", "select_updates", "ImagePlan"),
     "runner": ("run_fleet", "RunOptions", "FleetRunResult"),
     "task": ("ImageTask", "service_image"),
