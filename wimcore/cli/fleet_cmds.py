@@ -173,6 +173,8 @@ def plan_cmd(ctx: click.Context, images: tuple[str, ...], arch: str | None, text
         for e in p.apply:
             click.echo(f"        {e['order']:>2}  {e['kb'] or '-':<10} {e['kind']:<18} "
                        f"{e['key']}")
+        for b in p.broken:  # a run hands them to servicing, which fails them with this error
+            click.echo(f"        unusable {Path(b['file']).name}: {b['error']}")
 
 
 @fleet_group.command("run")
@@ -190,6 +192,11 @@ def plan_cmd(ctx: click.Context, images: tuple[str, ...], arch: str | None, text
               help="Scratch folder for expanded packages (same path on every worker).")
 @click.option("--retries", type=click.IntRange(0, 10), default=2, show_default=True,
               help="Retries of a task whose worker died or that raised.")
+@click.option("--skip-verify", is_flag=True,
+              help="Use the library's packages WITHOUT checking them against their catalogs "
+                   "and manifests again (recorded in the run).")
+@click.option("--allow-incomplete", is_flag=True,
+              help="Exit 0 even when an image could not be serviced (run incomplete).")
 @_IMAGE
 @_ARCH
 @_FILTER
@@ -197,18 +204,21 @@ def plan_cmd(ctx: click.Context, images: tuple[str, ...], arch: str | None, text
 @click.pass_context
 def run_cmd(ctx: click.Context, scheduler: str | None, workers: int | None, backend: str,
             continue_on_error: bool, remove_superseded: bool, scratch: Path | None,
-            retries: int, images: tuple[str, ...], arch: str | None, text: str | None,
-            as_json: bool) -> None:
+            retries: int, skip_verify: bool, allow_incomplete: bool, images: tuple[str, ...],
+            arch: str | None, text: str | None, as_json: bool) -> None:
     """Service every selected image with its plan, in parallel (idempotent)."""
     from wimcore.fleet.runner import RunOptions, run_fleet
 
     state: State = ctx.find_object(State) or State(False, False)
     show = _Display(quiet=state.quiet or current.quiet)
+    if skip_verify:
+        _warn_skip_verify()
     options = RunOptions(scheduler=scheduler, workers=workers, backend=backend,
                          continue_on_error=continue_on_error,
                          remove_superseded=remove_superseded,
                          scratch=str(scratch.absolute()) if scratch else None,
-                         images=images, arch=arch, text=text, retries=retries)
+                         images=images, arch=arch, text=text, retries=retries,
+                         skip_verify=skip_verify)
     with guarded(ctx), _catalog(ctx) as cat:
         try:
             result = run_fleet(cat, options, show.event)
@@ -222,7 +232,7 @@ def run_cmd(ctx: click.Context, scheduler: str | None, workers: int | None, back
                    + (f": {result.note}" if result.note else ""))
     if result.status == "cancelled":
         sys.exit(EXIT_CANCELLED)
-    if result.status == "failed":
+    if result.status == "failed" or (result.status == "incomplete" and not allow_incomplete):
         sys.exit(EXIT_ERROR)
 
 
@@ -253,8 +263,10 @@ class _Display:
         elif kind == "cancelling":
             click.echo(f"fleet: cancelling run {data['run_id']}", err=True)
         elif kind == "result":
+            why = data.get("error") or (data.get("note") if data["status"] in
+                                        ("not-serviced", "incomplete") else None)
             line = (f"[{data['done']}/{data['total']}] image {data['image_id']}: "
-                    f"{data['status']}" + (f" ({data['error']})" if data.get("error") else "")
+                    f"{data['status']}" + (f" ({why})" if why else "")
                     + (f" on {data['worker']}" if data.get("worker") else ""))
             if self.bar is not None:
                 self.bar.update(self.task, completed=data["done"], description=line)
@@ -309,8 +321,10 @@ def history_cmd(ctx: click.Context, image: str, as_json: bool) -> None:
         for p in doc["at_import"]:
             click.echo(f"    at import  {p['kb'] or '-':<10} {p['key']}")
         for r in doc["runs"]:
+            why = r["error"] or (r["note"] if r["status"] in ("not-serviced", "incomplete")
+                                 else None)
             click.echo(f"  run {r['run_id']} ({r['backend']}, {r['run_status']}): {r['status']}"
-                       + (f": {r['error']}" if r["error"] else "")
+                       + (f": {why}" if why else "")
                        + (f"  log {r['log_path']}" if r["log_path"] else ""))
             for p in r["packages"]:
                 click.echo(f"    {p['state']:<12} {p['kb'] or '-':<10} {p['key']}"
