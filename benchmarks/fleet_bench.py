@@ -56,7 +56,8 @@ def build_image(root: Path, size_mb: int) -> tuple[Path, Path]:
 def fresh_catalog(work: Path, base: Path, updates: Path, n: int) -> Path:
     """A new catalog with ``n`` copies of the image registered and the updates imported."""
     from wimcore.fleet.catalog import Catalog
-    from wimcore.fleet.library import add_images, add_updates
+    from wimcore.fleet.library import add_images
+    from wimcore.fleet.updates import add_updates
 
     if work.exists():
         shutil.rmtree(work)
@@ -67,7 +68,7 @@ def fresh_catalog(work: Path, base: Path, updates: Path, n: int) -> Path:
             copy = work / "images" / f"image{i}.wim"
             shutil.copyfile(base, copy)
             add_images(cat, copy)
-        add_updates(cat, [updates])
+        add_updates(cat, [updates], sources=updates.parent / "sources")
     return work / "catalog.sqlite3"
 
 

@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from wimcore.fleet.catalog import Catalog
-from wimcore.fleet.library import add_images, add_updates
+from wimcore.fleet.library import add_images
+from wimcore.fleet.updates import add_updates
 
 BIN = Path(sys.executable).parent
 
@@ -150,8 +151,9 @@ def fleet(tmp_path: Path, sample4: Path) -> FleetEnv:
                    sample4 / "updates")
     with env.open() as cat:
         add_images(cat, src, index="all", library=env.library)
-        results = add_updates(cat, [env.updates])
-    assert [r.status for r in results].count("imported") == 3  # SSU, LCU, SafeOS
+        results = add_updates(cat, [env.updates], sources=sample4 / "sources")
+    # SSU, LCU, SafeOS imported; the Setup Dynamic Update skipped (it belongs to sources/)
+    assert sorted(r.status for r in results) == ["imported"] * 3 + ["skipped"]
     return env
 
 

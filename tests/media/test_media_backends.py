@@ -9,24 +9,20 @@ image must reach it in ONE apply call.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 import wimcore
-from wimcore.hive import Hive, ValueType
+from tests.servicing.installs import record_install
 from wimcore.media.pipeline import ServiceOptions, service
 from wimcore.packages.errors import NotAnUpdateError, PackageTamperedError
-from wimcore.packages.model import cu_target
 from wimcore.progress import ProgressCallback
 from wimcore.servicing.backend import ImageJob, ImageOutcome, PackageOutcome, PackageResult
 from wimcore.servicing.errors import ImageTypeError
-from wimcore.servicing.image_inventory import CBS_PACKAGES, CURRENT_VERSION, Inventory, inventory
+from wimcore.servicing.image_inventory import Inventory, inventory
 
 from .conftest import tree_hashes
 
@@ -66,31 +62,9 @@ class _RefusingBackend(_RecordingBackend):
 
 
 def _record_install(job: ImageJob, work: Path) -> None:
-    image = job.wim.images[job.index]
-    folder = Path(tempfile.mkdtemp(dir=work))
-    image.extract(["/Windows/System32/config/SOFTWARE"], folder)
-    hive_path = folder / "Windows/System32/config/SOFTWARE"
-    with Hive.open(hive_path, writable=True) as hive:
-        for e in job.entries:
-            hive.add_key(f"{CBS_PACKAGES}\\{e.key}")
-            hive.set_value(f"{CBS_PACKAGES}\\{e.key}", "CurrentState", 0x70,
-                           ValueType.REG_DWORD)
-            if e.kind == "cumulative-update" and e.package is not None:
-                target = cu_target(e.package.identity, e.package.custom_information)
-                assert target is not None
-                hive.set_value(CURRENT_VERSION, "UBR", target[1], ValueType.REG_DWORD)
-        hive.commit()
-    with image.edit() as edit:
-        edit.add(hive_path, "/Windows/System32/config/SOFTWARE")
-        for e in job.entries:
-            assert e.package is not None and e.package.path
-            edit.add(Path(e.package.path), f"/Windows/servicing/Packages/{e.key}.mum")
-        if image.exists("/sources/setup.exe"):  # the Setup image: its LCU brings a newer file
-            newer = folder / "dismcore.dll"
-            newer.write_bytes(NEW_SETUP_FILE)
-            now = time.time()
-            os.utime(newer, (now, now))
-            edit.add(newer, "/sources/dismcore.dll")
+    """An install; the Setup image's cumulative update also brings a newer Setup file."""
+    setup = job.wim.images[job.index].exists("/sources/setup.exe")
+    record_install(job, work, {"/sources/dismcore.dll": NEW_SETUP_FILE} if setup else {})
 
 
 def test_one_batch_for_every_image_and_sources_from_the_serviced_setup(

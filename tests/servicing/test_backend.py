@@ -15,8 +15,8 @@ import pytest
 import winfactory as wf
 
 import wimcore
+from tests.servicing.installs import record_install
 from wimcore.hive import Hive, ValueType
-from wimcore.packages.model import cu_target
 from wimcore.progress import ProgressCallback
 from wimcore.servicing import inventory, service_wim
 from wimcore.servicing.backend import (
@@ -29,7 +29,7 @@ from wimcore.servicing.backend import (
     choose_backend,
     get_backend,
 )
-from wimcore.servicing.image_inventory import CBS_PACKAGES, CURRENT_VERSION
+from wimcore.servicing.image_inventory import CURRENT_VERSION
 
 
 class _ClaimingBackend:
@@ -58,33 +58,10 @@ class _ClaimingBackend:
         return out
 
 
-def _record_install(job: ImageJob, work: Path) -> None:
-    """What an install leaves in an image: .mum files, CBS states 0x70, the LCU's UBR."""
-    image = job.wim.images[job.index]
-    folder = Path(tempfile.mkdtemp(dir=work))
-    image.extract(["/Windows/System32/config/SOFTWARE"], folder)
-    hive_path = folder / "Windows/System32/config/SOFTWARE"
-    with Hive.open(hive_path, writable=True) as hive:
-        for e in job.entries:
-            hive.add_key(f"{CBS_PACKAGES}\\{e.key}")
-            hive.set_value(f"{CBS_PACKAGES}\\{e.key}", "CurrentState", 0x70,
-                           ValueType.REG_DWORD)
-            if e.kind == "cumulative-update" and e.package is not None:
-                target = cu_target(e.package.identity, e.package.custom_information)
-                assert target is not None
-                hive.set_value(CURRENT_VERSION, "UBR", target[1], ValueType.REG_DWORD)
-        hive.commit()
-    with image.edit() as edit:
-        edit.add(hive_path, "/Windows/System32/config/SOFTWARE")
-        for e in job.entries:
-            assert e.package is not None and e.package.path
-            edit.add(Path(e.package.path), f"/Windows/servicing/Packages/{e.key}.mum")
-
-
 def test_recorded_install_is_installed_and_committed(win_wim, tmp_path: Path) -> None:
     path = win_wim(wf.WinSpec(), wf.WinSpec(edition="Enterprise"))
     msu = wf.msu_file(tmp_path / "w.msu", [wf.ssu(), wf.lcu()])
-    backend = _ClaimingBackend(_record_install)
+    backend = _ClaimingBackend(record_install)
     report = service_wim(path, [msu], backend=backend)
     assert backend.calls == [["install.wim:1", "install.wim:2"]]  # one batch: one boot
     assert report.committed and report.backend == "test-claims"
@@ -116,7 +93,7 @@ def test_success_without_records_is_failed_not_installed(win_wim, tmp_path: Path
 def test_lcu_without_ubr_is_not_installed(win_wim, tmp_path: Path) -> None:
     """CBS says installed, but the UBR did not move: the LCU did not really land."""
     def cbs_only(job: ImageJob, work: Path) -> None:
-        _record_install(job, work)
+        record_install(job, work)
         image = job.wim.images[job.index]
         folder = Path(tempfile.mkdtemp(dir=work))
         image.extract(["/Windows/System32/config/SOFTWARE"], folder)

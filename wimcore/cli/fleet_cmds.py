@@ -68,23 +68,60 @@ def updates_group() -> None:
 @updates_group.command("add")
 @click.argument("paths", nargs=-1, required=True,
                 type=click.Path(exists=True, path_type=Path))
+@click.option("--setup-du", "setup_du", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE",
+              help="This input is a Setup Dynamic Update (skipped: it belongs to a media's "
+                   "sources/); repeatable.")
+@click.option("--sources", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A media's sources/ folder whose Setup files recognise a Setup Dynamic "
+                   "Update (as package plan/stage and media service do).")
+@click.option("--skip-verify", is_flag=True,
+              help="Store packages WITHOUT checking them against their catalogs and "
+                   "manifests (recorded in the catalog; runs still check them unless "
+                   "'fleet run --skip-verify').")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @click.pass_context
-def updates_add_cmd(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> None:
-    """Import MSU/CAB files (or the ones in folders) into the content library."""
-    from wimcore.fleet.library import add_updates
+def updates_add_cmd(ctx: click.Context, paths: tuple[Path, ...], setup_du: tuple[Path, ...],
+                    sources: Path | None, skip_verify: bool, as_json: bool) -> None:
+    """Import update files (MSU, CAB, WIM container; or the ones in folders) into the content
+    library: classified and verified as package plan/stage do; refused inputs fail the
+    command with their error after the others are stored."""
+    from wimcore.cli.app import progress_for
+    from wimcore.fleet.updates import add_updates
 
-    with guarded(ctx), _catalog(ctx) as cat:
-        results = add_updates(cat, list(paths))
-    if as_json:
-        emit_json({"updates": [r.to_dict() for r in results]})
-    else:
-        for r in results:
-            keys = ", ".join(p["key"] for p in r.packages)
-            click.echo(f"{r.status:<16} {Path(r.source).name}"
-                       + (f": {keys}" if keys else "") + (f": {r.reason}" if r.reason else ""))
-    if any(r.status == "refused" for r in results):
-        sys.exit(EXIT_ERROR)
+    if skip_verify:
+        _warn_skip_verify()
+    with guarded(ctx):
+        with _catalog(ctx) as cat, progress_for(ctx, "updates add") as cb:
+            results = add_updates(cat, list(paths), sources=sources, setup_du=list(setup_du),
+                                  skip_verify=skip_verify, progress=cb)
+        if as_json:
+            emit_json({"updates": [r.to_dict() for r in results], "skip_verify": skip_verify})
+        else:
+            for r in results:
+                keys = ", ".join(p["key"] for p in r.packages)
+                state = (r.verification or {}).get("state")
+                click.echo(f"{r.status:<16} {Path(r.source).name}"
+                           + (f": {keys}" if keys else "")
+                           + (f" [{_VERIFIED.get(state, state)}]" if state else "")
+                           + (f": {r.reason}" if r.reason and r.status != "imported" else ""))
+        refused = [r for r in results if r.status == "refused"]
+        if refused:  # listed above; the command fails with the first one's own error
+            from wimcore.fleet.errors import LibraryError
+
+            raise refused[0].error or LibraryError(f"{refused[0].source}: {refused[0].reason}")
+
+
+#: How ``updates add``/``list`` show a file's verification state.
+_VERIFIED = {"verified": "verified", "partly-verified": "partly verified",
+             "unverified": "unverified", "skipped": "NOT VERIFIED (--skip-verify)"}
+
+
+def _warn_skip_verify() -> None:
+    """The loud line of --skip-verify, on stderr and in --json's warnings."""
+    text = "--skip-verify: packages are NOT checked against their catalogs and manifests"
+    current.warnings.append(text)
+    click.echo(f"wimcore: warning: {text}", err=True)
 
 
 @updates_group.command("list")
@@ -99,7 +136,9 @@ def updates_list_cmd(ctx: click.Context, as_json: bool) -> None:
         return
     for u in updates:
         sup = f"  superseded by {', '.join(u['superseded_by'])}" if u["superseded_by"] else ""
-        click.echo(f"{u['kb'] or '-':<10} {u['kind']:<18} {u['arch']:<6} {u['key']}{sup}")
+        state = u["verification"].get("state", "?")
+        click.echo(f"{u['kb'] or '-':<10} {u['kind']:<18} {u['arch']:<6} {u['key']}{sup}"
+                   + ("" if state == "verified" else f"  [{_VERIFIED.get(state, state)}]"))
 
 
 _IMAGE = click.option("--image", "images", multiple=True, metavar="ID|NAME",
@@ -134,6 +173,8 @@ def plan_cmd(ctx: click.Context, images: tuple[str, ...], arch: str | None, text
         for e in p.apply:
             click.echo(f"        {e['order']:>2}  {e['kb'] or '-':<10} {e['kind']:<18} "
                        f"{e['key']}")
+        for b in p.broken:  # a run hands them to servicing, which fails them with this error
+            click.echo(f"        unusable {Path(b['file']).name}: {b['error']}")
 
 
 @fleet_group.command("run")
@@ -151,6 +192,11 @@ def plan_cmd(ctx: click.Context, images: tuple[str, ...], arch: str | None, text
               help="Scratch folder for expanded packages (same path on every worker).")
 @click.option("--retries", type=click.IntRange(0, 10), default=2, show_default=True,
               help="Retries of a task whose worker died or that raised.")
+@click.option("--skip-verify", is_flag=True,
+              help="Use the library's packages WITHOUT checking them against their catalogs "
+                   "and manifests again (recorded in the run).")
+@click.option("--allow-incomplete", is_flag=True,
+              help="Exit 0 even when an image could not be serviced (run incomplete).")
 @_IMAGE
 @_ARCH
 @_FILTER
@@ -158,18 +204,21 @@ def plan_cmd(ctx: click.Context, images: tuple[str, ...], arch: str | None, text
 @click.pass_context
 def run_cmd(ctx: click.Context, scheduler: str | None, workers: int | None, backend: str,
             continue_on_error: bool, remove_superseded: bool, scratch: Path | None,
-            retries: int, images: tuple[str, ...], arch: str | None, text: str | None,
-            as_json: bool) -> None:
+            retries: int, skip_verify: bool, allow_incomplete: bool, images: tuple[str, ...],
+            arch: str | None, text: str | None, as_json: bool) -> None:
     """Service every selected image with its plan, in parallel (idempotent)."""
     from wimcore.fleet.runner import RunOptions, run_fleet
 
     state: State = ctx.find_object(State) or State(False, False)
     show = _Display(quiet=state.quiet or current.quiet)
+    if skip_verify:
+        _warn_skip_verify()
     options = RunOptions(scheduler=scheduler, workers=workers, backend=backend,
                          continue_on_error=continue_on_error,
                          remove_superseded=remove_superseded,
                          scratch=str(scratch.absolute()) if scratch else None,
-                         images=images, arch=arch, text=text, retries=retries)
+                         images=images, arch=arch, text=text, retries=retries,
+                         skip_verify=skip_verify)
     with guarded(ctx), _catalog(ctx) as cat:
         try:
             result = run_fleet(cat, options, show.event)
@@ -183,7 +232,7 @@ def run_cmd(ctx: click.Context, scheduler: str | None, workers: int | None, back
                    + (f": {result.note}" if result.note else ""))
     if result.status == "cancelled":
         sys.exit(EXIT_CANCELLED)
-    if result.status == "failed":
+    if result.status == "failed" or (result.status == "incomplete" and not allow_incomplete):
         sys.exit(EXIT_ERROR)
 
 
@@ -214,8 +263,10 @@ class _Display:
         elif kind == "cancelling":
             click.echo(f"fleet: cancelling run {data['run_id']}", err=True)
         elif kind == "result":
+            why = data.get("error") or (data.get("note") if data["status"] in
+                                        ("not-serviced", "incomplete") else None)
             line = (f"[{data['done']}/{data['total']}] image {data['image_id']}: "
-                    f"{data['status']}" + (f" ({data['error']})" if data.get("error") else "")
+                    f"{data['status']}" + (f" ({why})" if why else "")
                     + (f" on {data['worker']}" if data.get("worker") else ""))
             if self.bar is not None:
                 self.bar.update(self.task, completed=data["done"], description=line)
@@ -270,8 +321,10 @@ def history_cmd(ctx: click.Context, image: str, as_json: bool) -> None:
         for p in doc["at_import"]:
             click.echo(f"    at import  {p['kb'] or '-':<10} {p['key']}")
         for r in doc["runs"]:
+            why = r["error"] or (r["note"] if r["status"] in ("not-serviced", "incomplete")
+                                 else None)
             click.echo(f"  run {r['run_id']} ({r['backend']}, {r['run_status']}): {r['status']}"
-                       + (f": {r['error']}" if r["error"] else "")
+                       + (f": {why}" if why else "")
                        + (f"  log {r['log_path']}" if r["log_path"] else ""))
             for p in r["packages"]:
                 click.echo(f"    {p['state']:<12} {p['kb'] or '-':<10} {p['key']}"

@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from wimcore import errors
 from wimcore.cli.errors import NotSupportedError, current
@@ -217,6 +217,36 @@ def apply_levels(*levels: tuple[Compression, int | None]) -> None:
     for ctype, level in levels:
         if level is not None:
             set_default_level(ctype, level)
+
+
+class OutputOptions(NamedTuple):
+    """The compression options a writing verb takes (``--compress``, ``--solid-compress``,
+    ``--chunk-size``, ``--solid-chunk-size``, ``--threads``), parsed once."""
+
+    compression: Compression | None
+    solid_compression: Compression | None
+    chunk_size: int | None
+    solid_chunk_size: int | None
+    threads: int
+
+
+def output_options(p: Parsed) -> OutputOptions:
+    """Parse the output options and set the compression levels given with ``:LEVEL``."""
+    levels = []
+    ctype = solid_ctype = None
+    if p.get("compress") is not None:
+        ctype, level = parse_compression(p.get("compress"))
+        levels.append((ctype, level))
+    if p.get("solid_compress") is not None:
+        solid_ctype, solid_level = parse_compression(p.get("solid_compress"), solid=True)
+        levels.append((solid_ctype, solid_level))
+    apply_levels(*levels)
+    return OutputOptions(
+        ctype, solid_ctype,
+        parse_chunk(p.get("chunk_size")) if p.get("chunk_size") is not None else None,
+        parse_chunk(p.get("solid_chunk_size")) if p.get("solid_chunk_size") is not None
+        else None,
+        parse_threads(p.get("threads")))
 
 
 def resolve_image(wim: Wim, text: str, wim_name: str, *, allow_all: bool) -> int | str:
@@ -649,22 +679,9 @@ def _capture(p: Parsed, command: str) -> int:
         raise errors.MissingFileError(47, "no such WIM file to append to", path=wim_name)
     solid = p.flag("solid")
     wimboot = p.flag("wimboot")
-    levels = []
-    if p.get("compress") is not None:
-        ctype, level = parse_compression(p.get("compress"))
-        levels.append((ctype, level))
-    else:
-        ctype = (Compression.XPRESS if wimboot else Compression.LZMS if solid
-                 else Compression.LZX)
-    solid_ctype = None
-    if p.get("solid_compress") is not None:
-        solid_ctype, solid_level = parse_compression(p.get("solid_compress"), solid=True)
-        levels.append((solid_ctype, solid_level))
-    apply_levels(*levels)
-    chunk = parse_chunk(p.get("chunk_size")) if p.get("chunk_size") is not None else None
-    solid_chunk = (parse_chunk(p.get("solid_chunk_size"))
-                   if p.get("solid_chunk_size") is not None else None)
-    threads = parse_threads(p.get("threads"))
+    given, solid_ctype, chunk, solid_chunk, threads = output_options(p)
+    ctype = given or (Compression.XPRESS if wimboot else Compression.LZMS if solid
+                      else Compression.LZX)
     props: list[tuple[str, str]] = []
     if p.get("flags") is not None:
         props.append(("FLAGS", p.get("flags")))
@@ -838,20 +855,7 @@ def cmd_export(p: Parsed) -> int:
     new_desc = args[4] if len(args) > 4 else p.get("description")
     solid = p.flag("solid")
     wimboot = p.flag("wimboot")
-    levels = []
-    ctype: Compression | None = None
-    if p.get("compress") is not None:
-        ctype, level = parse_compression(p.get("compress"))
-        levels.append((ctype, level))
-    solid_ctype = None
-    if p.get("solid_compress") is not None:
-        solid_ctype, solid_level = parse_compression(p.get("solid_compress"), solid=True)
-        levels.append((solid_ctype, solid_level))
-    apply_levels(*levels)
-    chunk = parse_chunk(p.get("chunk_size")) if p.get("chunk_size") is not None else None
-    solid_chunk = (parse_chunk(p.get("solid_chunk_size"))
-                   if p.get("solid_chunk_size") is not None else None)
-    threads = parse_threads(p.get("threads"))
+    ctype, solid_ctype, chunk, solid_chunk, threads = output_options(p)
     write_integrity = integrity(p)
     to_stdout = dest_name == "-"
     fsync = not p.flag("no_fsync")
@@ -956,20 +960,7 @@ def cmd_optimize(p: Parsed) -> int:
     start = time.monotonic()
     check_refused(p)
     wim_name = args[0]
-    levels = []
-    ctype = None
-    if p.get("compress") is not None:
-        ctype, level = parse_compression(p.get("compress"))
-        levels.append((ctype, level))
-    solid_ctype = None
-    if p.get("solid_compress") is not None:
-        solid_ctype, solid_level = parse_compression(p.get("solid_compress"), solid=True)
-        levels.append((solid_ctype, solid_level))
-    apply_levels(*levels)
-    chunk = parse_chunk(p.get("chunk_size")) if p.get("chunk_size") is not None else None
-    solid_chunk = (parse_chunk(p.get("solid_chunk_size"))
-                   if p.get("solid_chunk_size") is not None else None)
-    threads = parse_threads(p.get("threads"))
+    ctype, solid_ctype, chunk, solid_chunk, threads = output_options(p)
     before = os.path.getsize(wim_name) if os.path.exists(wim_name) else -1
     with open_wim(wim_name, check=p.flag("check"), writable=True) as w:
         w.set_output(compression=ctype, chunk_size=chunk, solid_compression=solid_ctype,

@@ -7,12 +7,14 @@ package imports neither Dask nor the servicing layer; only a run starts Dask.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from wimcore import lazy
 
 _MODULES = {
     "catalog": ("Catalog", "default_catalog_path"),
-    "library": ("add_images", "add_update", "add_updates", "UpdateImport"),
+    "library": ("add_images",),
+    "updates": ("add_updates", "UpdateImport"),
     "planning": ("plan_images", "select_updates", "ImagePlan"),
     "runner": ("run_fleet", "RunOptions", "FleetRunResult"),
     "task": ("ImageTask", "service_image"),
@@ -20,15 +22,10 @@ _MODULES = {
                "LibraryError", "RemoveSupersededRefusedError", "WorkerAccessError",
                "ClusterError"),
 }
-_LAZY = {name: module for module, names in _MODULES.items() for name in names}
+_LAZY = lazy.exports(_MODULES)
 
 __all__ = sorted(_LAZY)
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'wimcore.fleet' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"wimcore.fleet.{module}"), name)
-    globals()[name] = value
-    return value
+    return lazy.load(__name__, _LAZY, globals(), name)

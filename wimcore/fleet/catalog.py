@@ -31,10 +31,13 @@ from wimcore.fleet.errors import CatalogError, CatalogVersionError, NotRegistere
 
 ENV_CATALOG = "WIMCORE_CATALOG"
 
-#: Run states, as Configuration Manager names them.
-RUN_STATES = ("in process", "successful", "failed", "cancelled")
+#: Run states: Configuration Manager's, and ``incomplete`` (as ``service_wim`` says it): no
+#: image failed, but one or more could not be serviced (the backend cannot install into them).
+RUN_STATES = ("in process", "successful", "incomplete", "failed", "cancelled")
 #: Image states of a run that count as success.
 IMAGE_OK_STATES = frozenset({"staged", "installed", "nothing-to-do"})
+#: Image states of an image left unchanged because the backend cannot service it.
+IMAGE_UNSERVICED_STATES = frozenset({"not-serviced", "incomplete"})
 
 _SCHEMA_V1 = """
 CREATE TABLE settings (
@@ -144,9 +147,48 @@ CREATE INDEX run_images_by_image ON run_images(image_id);
 CREATE INDEX run_packages_by_image ON run_packages(image_id, state);
 """
 
+#: Version 2: a run can be ``incomplete``. SQLite cannot change a CHECK constraint in
+#: place, so the table is rebuilt (foreign keys off meanwhile, checked before the commit).
+_RUNS_INCOMPLETE_V2 = """
+CREATE TABLE runs_v2 (
+    id               TEXT PRIMARY KEY,
+    started          TEXT NOT NULL,
+    finished         TEXT,
+    status           TEXT NOT NULL CHECK (status IN
+                         ('in process', 'successful', 'incomplete', 'failed', 'cancelled')),
+    backend          TEXT NOT NULL,
+    scheduler        TEXT,
+    options          TEXT NOT NULL DEFAULT '{}',
+    client_host      TEXT NOT NULL,
+    client_pid       INTEGER NOT NULL,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    log_path         TEXT,
+    note             TEXT
+);
+INSERT INTO runs_v2(id, started, finished, status, backend, scheduler, options, client_host,
+                    client_pid, cancel_requested, log_path, note)
+    SELECT id, started, finished, status, backend, scheduler, options, client_host,
+           client_pid, cancel_requested, log_path, note FROM runs;
+DROP TABLE runs;
+ALTER TABLE runs_v2 RENAME TO runs;
+"""
+
 #: Forward migrations: entry N brings a catalog from user_version N to N + 1.
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1,)
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _RUNS_INCOMPLETE_V2)
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _statements(script: str) -> list[str]:
+    """The SQL statements of a migration script, one by one (complete statements only)."""
+    out: list[str] = []
+    buf = ""
+    for piece in script.split(";"):
+        buf += piece + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \n;"):
+                out.append(buf.strip())
+            buf = ""
+    return out
 
 
 def default_catalog_path() -> Path:
@@ -219,15 +261,36 @@ class Catalog:
             raise CatalogVersionError(
                 f"{self.path}: schema version {version} is newer than this wimcore knows "
                 f"({SCHEMA_VERSION}); upgrade wimcore")
-        for target in range(version, SCHEMA_VERSION):
-            # One script, one transaction: a migration applies whole or not at all.
-            try:
-                self._db.executescript("BEGIN IMMEDIATE;" + MIGRATIONS[target]
-                                       + f";PRAGMA user_version={target + 1};COMMIT;")
-            except sqlite3.Error:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
+        if version == SCHEMA_VERSION:
+            return
+        # Foreign keys off while tables are rebuilt: dropping the old table must not
+        # cascade into the rows that refer to it. They are checked before each commit.
+        self._db.execute("PRAGMA foreign_keys=OFF")
+        try:
+            for target in range(version, SCHEMA_VERSION):
+                self._migrate_step(target)
+        finally:
+            self._db.execute("PRAGMA foreign_keys=ON")
+
+    def _migrate_step(self, target: int) -> None:
+        """Bring the catalog from ``target`` to ``target + 1`` in one transaction."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            if self.schema_version > target:  # another process migrated it meanwhile
+                self._db.execute("COMMIT")
+                return
+            for statement in _statements(MIGRATIONS[target]):
+                self._db.execute(statement)
+            dangling = self._db.execute("PRAGMA foreign_key_check").fetchall()
+            if dangling:
+                raise CatalogError(f"{self.path}: migration to schema version {target + 1} "
+                                   f"would leave {len(dangling)} dangling reference(s)")
+            self._db.execute(f"PRAGMA user_version={target + 1}")
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -347,7 +410,16 @@ class Catalog:
     def update_file(self, sha256: str) -> dict[str, Any] | None:
         """The library file with this content hash, if imported."""
         rows = self._rows("SELECT * FROM update_files WHERE sha256=?", (sha256,))
-        return rows[0] if rows else None
+        if not rows:
+            return None
+        rows[0]["verification"] = json.loads(rows[0]["verification"])
+        return rows[0]
+
+    def set_file_verification(self, sha256: str, verification: dict[str, Any]) -> None:
+        """Replace what the catalog says of a library file's check (checked after import)."""
+        with self.transaction() as db:
+            db.execute("UPDATE update_files SET verification=? WHERE sha256=?",
+                       (json.dumps(verification), sha256))
 
     def add_update_file(self, file: dict[str, Any], packages: Sequence[dict[str, Any]]) -> int:
         """Record one library file and the packages it holds; recompute supersedence."""

@@ -1,11 +1,10 @@
-"""The image library and the content library: what ``fleet add`` and ``fleet updates add`` do.
+"""The image library: what ``fleet add`` does.
 
 Images are registered with what the mount-free inventory reads from them (edition,
 architecture, build and UBR, languages, the packages present) and their file hash. With
 an index, the image is first exported alone into the library: a single-index WIM is a
 smaller file and is serviced faster (Configuration Manager's "extract a specific image
-index"). Updates are classified, verified against their catalogs and copied into the
-library once, named by their content hash.
+index"). The content library of updates is :mod:`wimcore.fleet.updates`.
 """
 
 from __future__ import annotations
@@ -13,9 +12,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
-import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -105,111 +101,3 @@ def add_images(catalog: Catalog, wim_path: str | os.PathLike[str], *,
         record, packages = _image_record(dest, 1, sha, dest.stat().st_size, (str(src), i))
         ids.append(catalog.add_image(record, packages))
     return ids
-
-
-# -- updates ---------------------------------------------------------------------------------
-
-@dataclass
-class UpdateImport:
-    """What happened to one input of ``updates add``."""
-
-    source: str
-    status: str  # imported | already-present | refused
-    reason: str = ""
-    sha256: str | None = None
-    stored_path: str | None = None
-    packages: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {"source": self.source, "status": self.status, "reason": self.reason,
-                "sha256": self.sha256, "stored_path": self.stored_path,
-                "packages": self.packages}
-
-
-def _inputs(paths: list[str | os.PathLike[str]]) -> list[Path]:
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            out.extend(sorted(f for f in p.iterdir()
-                              if f.is_file() and f.suffix.lower() in (".msu", ".cab")))
-        else:
-            out.append(p)
-    return out
-
-
-def _verify(path: Path) -> dict[str, Any]:
-    """Expand into a scratch folder and verify every package folder against its catalogs."""
-    from wimcore.packages.catalog import verify_package
-    from wimcore.packages.expand import expand
-
-    scratch = Path(tempfile.mkdtemp(prefix="wimcore-fleet-verify-"))
-    try:
-        result = expand(path, scratch / "x")
-        folders = sorted({m.parent for m in result.dest.rglob("*.mum")})
-        checked: dict[str, Any] = {"packages": 0, "verified": 0, "unverifiable": 0,
-                                   "not_covered": 0, "mismatched": []}
-        for folder in folders:
-            rep = verify_package(folder)
-            checked["packages"] += 1
-            checked["verified"] += len(rep.verified)
-            checked["unverifiable"] += len(rep.unverifiable)
-            checked["not_covered"] += len(rep.not_covered)
-            checked["mismatched"] += [f"{folder.name}/{m}" for m in rep.mismatched]
-        return checked
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-def add_update(catalog: Catalog, path: str | os.PathLike[str]) -> UpdateImport:
-    """Classify, verify and copy one update file into the content library (once by hash).
-
-    Refused (status ``refused`` with the reason): files that are not servicing packages
-    (no ``update.mum``: a Setup Dynamic Update or not an update at all) and packages
-    whose files fail their catalog hashes.
-    """
-    from wimcore.atomic import atomic_output
-    from wimcore.errors import WimcoreError
-    from wimcore.packages.inspect import inspect_package
-
-    src = Path(path)
-    if not src.is_file():
-        return UpdateImport(str(src), "refused", "no such file")
-    sha256, sha1 = file_hashes(src)
-    known = catalog.update_file(sha256)
-    if known is not None:
-        return UpdateImport(str(src), "already-present", f"same content as {known['name']}",
-                            sha256, known["stored_path"])
-    try:
-        info = inspect_package(src)
-    except (WimcoreError, OSError) as exc:
-        return UpdateImport(str(src), "refused", f"not a servicing package: {exc}", sha256)
-    if not info.packages:
-        return UpdateImport(str(src), "refused", "not a servicing package (no update.mum)",
-                            sha256)
-    try:
-        verification = _verify(src)
-    except (WimcoreError, OSError) as exc:
-        return UpdateImport(str(src), "refused", f"cannot be expanded: {exc}", sha256)
-    if verification["mismatched"]:
-        return UpdateImport(str(src), "refused", "files fail their catalog hashes: "
-                            + ", ".join(verification["mismatched"][:5]), sha256)
-    dest_dir = catalog.library_dir() / "updates" / sha256[:2] / sha256
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    dest = dest_dir / src.name
-    if not dest.exists():
-        with atomic_output(dest) as tmp:
-            shutil.copyfile(src, tmp)
-    packages = [{"key": p.key, "name": p.identity.name, "version": p.identity.version,
-                 "arch": p.identity.arch, "kb": p.kb, "kind": p.kind.value,
-                 "release_type": p.release_type} for p in info.packages]
-    catalog.add_update_file({"sha256": sha256, "sha1": sha1, "size": src.stat().st_size,
-                             "name": src.name, "format": info.format,
-                             "stored_path": str(dest), "verification": verification},
-                            packages)
-    return UpdateImport(str(src), "imported", "", sha256, str(dest), packages)
-
-
-def add_updates(catalog: Catalog, paths: list[str | os.PathLike[str]]) -> list[UpdateImport]:
-    """``add_update`` for each file (folders: their .msu and .cab files)."""
-    return [add_update(catalog, p) for p in _inputs(paths)]

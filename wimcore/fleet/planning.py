@@ -58,8 +58,12 @@ def select_updates(catalog: Catalog, *, arch: str | None = None,
 
 
 def plan_images(catalog: Catalog, images: list[dict[str, Any]], *, arch: str | None = None,
-                text: str | None = None) -> list[ImagePlan]:
-    """Plan the selected library updates for each image (read-only: nothing is changed)."""
+                text: str | None = None, skip_verify: bool = False) -> list[ImagePlan]:
+    """Plan the selected library updates for each image (read-only: nothing is changed).
+
+    Each library file is read through wimcore's intake, verified as a run will verify it
+    (unless ``skip_verify``); a file that fails is listed in ``broken`` with its error.
+    """
     import wimcore
     from wimcore.errors import WimcoreError
     from wimcore.servicing.image_inventory import inventory
@@ -68,7 +72,7 @@ def plan_images(catalog: Catalog, images: list[dict[str, Any]], *, arch: str | N
     updates = select_updates(catalog, arch=arch, text=text)
     file_of = {u["key"].lower(): u["stored_path"] for u in updates}
     files = sorted({u["stored_path"] for u in updates})
-    loaded, broken = _load(files)  # each file's metadata read once for every image
+    loaded, broken = _load(files, skip_verify)  # each file read once for every image
     files = [f for f in files if f not in broken]
     out: list[ImagePlan] = []
     for img in images:
@@ -102,16 +106,20 @@ def plan_images(catalog: Catalog, images: list[dict[str, Any]], *, arch: str | N
     return out
 
 
-def _load(files: list[str]) -> tuple[list[Package], dict[str, str]]:
-    """The packages of the readable files, and the unreadable ones (damaged since import)."""
+def _load(files: list[str], skip_verify: bool) -> tuple[list[Package], dict[str, str]]:
+    """The packages of the usable files, and the unusable ones (damaged since import,
+    failing their check) with the reason."""
+    import tempfile
+
     from wimcore.errors import WimcoreError
-    from wimcore.servicing.planner import load_inputs
+    from wimcore.packages.intake import prepare_inputs
 
     packages: list[Package] = []
     bad: dict[str, str] = {}
     for f in files:
         try:
-            packages += [p for p, _source in load_inputs([f])]
+            with tempfile.TemporaryDirectory(prefix="wimcore-fleet-plan-") as tmp:
+                packages += prepare_inputs([f], tmp, skip_verify=skip_verify).packages
         except (WimcoreError, OSError) as exc:
             bad[f] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return packages, bad

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wimcore.fleet.catalog import IMAGE_OK_STATES, Catalog
+from wimcore.fleet.catalog import IMAGE_OK_STATES, IMAGE_UNSERVICED_STATES, Catalog
 from wimcore.fleet.errors import ClusterError, RemoveSupersededRefusedError, WorkerAccessError
 from wimcore.fleet.planning import ImagePlan, plan_images
 from wimcore.fleet.task import ImageTask, check_access, service_image
@@ -56,6 +56,7 @@ class RunOptions:
     threads: int | None = None  # compression threads per task; None: cores / task slots
     backend_options: dict[str, Any] = field(default_factory=dict)
     poll_seconds: float = 0.2
+    skip_verify: bool = False  # use library packages without checking them again (loud)
 
 
 @dataclass
@@ -63,7 +64,7 @@ class FleetRunResult:
     """What a run did: its id (None when there was nothing to do), state and records."""
 
     run_id: str | None
-    status: str  # nothing-to-do | successful | failed | cancelled
+    status: str  # nothing-to-do | successful | incomplete | failed | cancelled
     images: list[dict[str, Any]] = field(default_factory=list)
     plans: list[ImagePlan] = field(default_factory=list)
     dashboard: str | None = None
@@ -196,7 +197,8 @@ def run_fleet(catalog: Catalog, options: RunOptions,
     tell = listener or (lambda _e, _d: None)
     catalog.reconcile()
     images = catalog.select_images(list(options.images))
-    plans = plan_images(catalog, images, arch=options.arch, text=options.text)
+    plans = plan_images(catalog, images, arch=options.arch, text=options.text,
+                        skip_verify=options.skip_verify)
     if options.remove_superseded:
         _check_single_index(plans)
     todo = [p for p in plans if p.files and (p.apply or p.broken)]
@@ -218,6 +220,7 @@ def run_fleet(catalog: Catalog, options: RunOptions,
                                 "remove_superseded": options.remove_superseded,
                                 "scratch": options.scratch, "arch": options.arch,
                                 "filter": options.text, "workers": options.workers,
+                                "skip_verify": options.skip_verify,
                                 "outputs": str(outputs), **options.backend_options},
                        image_ids=[p.image["id"] for p in todo])
     result = FleetRunResult(run_id, "failed", plans=plans, scheduler=options.scheduler)
@@ -261,7 +264,8 @@ def _execute(catalog: Catalog, options: RunOptions, todo: list[ImagePlan], run_i
                              backend=options.backend, options=dict(options.backend_options),
                              continue_on_error=options.continue_on_error,
                              remove_superseded=options.remove_superseded,
-                             scratch=options.scratch, threads=common, cancel=cancel.name)
+                             scratch=options.scratch, threads=common, cancel=cancel.name,
+                             skip_verify=options.skip_verify)
             # Images of one WIM file run one after the other (one writer per WIM).
             before = last_on_wim.get(task.wim_path)
             fut = client.submit(service_image, task, None, before,
@@ -293,17 +297,32 @@ def _execute(catalog: Catalog, options: RunOptions, todo: list[ImagePlan], run_i
         raise
     finally:
         _close_client(client, own_cluster)
-    failed = [r for r in result.images if r["status"] not in IMAGE_OK_STATES]
-    if catalog.cancel_requested(run_id):
-        result.status = "cancelled"
-    elif failed:
-        result.status = "failed"
-    else:
-        result.status = "successful"
-    changed = sum(1 for r in result.images if r.get("wim_changed"))
-    result.note = (f"{len(result.images)} image(s): {changed} changed, "
-                   f"{len(failed)} not successful")
+    result.status, result.note = run_state(result.images, catalog.cancel_requested(run_id),
+                                           options.skip_verify)
     catalog.finish_run(run_id, result.status, result.note)
+
+
+def run_state(records: list[dict[str, Any]], cancelled: bool,
+              skip_verify: bool = False) -> tuple[str, str]:
+    """A run's state and note from its images' records: never ``successful`` unless every
+    image reached its plan; ``incomplete`` when none failed but some were not serviced."""
+    unserviced = [r for r in records if r["status"] in IMAGE_UNSERVICED_STATES]
+    failed = [r for r in records if r["status"] not in IMAGE_OK_STATES
+              and r["status"] not in IMAGE_UNSERVICED_STATES]
+    if cancelled:
+        state = "cancelled"
+    elif failed:
+        state = "failed"
+    elif unserviced:
+        state = "incomplete"
+    else:
+        state = "successful"
+    changed = sum(1 for r in records if r.get("wim_changed"))
+    note = (f"{len(records)} image(s): {changed} changed, {len(failed)} failed, "
+            f"{len(unserviced)} not serviced")
+    if skip_verify:
+        note += "; packages used WITHOUT verification (--skip-verify)"
+    return state, note
 
 
 def _record_of(fut: Any, task: ImageTask) -> dict[str, Any]:

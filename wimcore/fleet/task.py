@@ -48,6 +48,7 @@ class ImageTask:
     scratch: str | None = None  # folder for expanded packages (default: the system's temp)
     threads: int = 0  # compression threads (0: one per core)
     cancel: str | None = None  # name of the run's Dask Event
+    skip_verify: bool = False  # use the library's packages without checking them again
 
 
 def record_path(task: ImageTask) -> Path:
@@ -96,8 +97,11 @@ def service_image(task: ImageTask, cancelled: Callable[[], bool] | None = None,
     ``cancelled`` replaces the Dask Event check (in-process use). ``after`` is ignored: the
     runner passes the previous task on the same WIM there, so Dask runs them one by one.
     The record holds the image's state (installed | staged | partial | failed |
-    not-serviced | nothing-to-do | cancelled), whether the WIM changed, each package's
-    outcome with the post-check's verdict, the worker, and the paths of the report and the log.
+    not-serviced | incomplete | nothing-to-do | cancelled), whether the WIM changed, each
+    package's outcome (installed | staged | failed | not-serviced, with the post-check's
+    verdict), the worker, and the paths of the report and the log. An image the backend
+    cannot service (WinPE/WinRE/Setup with the staged backend, no Windows/ tree) is
+    ``not-serviced``, unchanged, each planned package ``not-serviced`` with the reason.
     """
     out = record_path(task)
     if out.is_file():
@@ -132,7 +136,7 @@ def service_image(task: ImageTask, cancelled: Callable[[], bool] | None = None,
 def _run(task: ImageTask, record: dict[str, Any], check: Callable[[], bool]) -> None:
     from wimcore.errors import Cancelled, WimcoreError
     from wimcore.servicing.backend import BackendOptions
-    from wimcore.servicing.errors import ServicingRunError
+    from wimcore.servicing.errors import ImageTypeError, NotWindowsImageError, ServicingRunError
     from wimcore.servicing.report import ServicingReport
     from wimcore.servicing.run import service_wim
 
@@ -150,11 +154,16 @@ def _run(task: ImageTask, record: dict[str, Any], check: Callable[[], bool]) -> 
         report = service_wim(task.wim_path, list(task.packages), images=[task.wim_index],
                              work_dir=work, continue_on_error=task.continue_on_error,
                              log_path=record["log_path"], progress=progress, history=True,
-                             backend=task.backend, options=opts, threads=task.threads)
+                             backend=task.backend, options=opts, threads=task.threads,
+                             skip_verify=task.skip_verify)
     except Cancelled as exc:
         report = getattr(exc, "report", None)
         record["status"] = "cancelled"
         record["note"] = "cancelled at a progress point: the WIM was not changed"
+    except (ImageTypeError, NotWindowsImageError) as exc:  # the backend refused the image
+        report = getattr(exc, "report", None)
+        record["status"] = "not-serviced"
+        record["note"] = _first_line(exc)
     except ServicingRunError as exc:
         report = exc.report
         record["status"] = "failed"
@@ -162,7 +171,7 @@ def _run(task: ImageTask, record: dict[str, Any], check: Callable[[], bool]) -> 
     except (WimcoreError, OSError) as exc:
         report = getattr(exc, "report", None)
         record["status"] = "failed"
-        record["error"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        record["error"] = _first_line(exc)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if report is not None:
@@ -171,23 +180,35 @@ def _run(task: ImageTask, record: dict[str, Any], check: Callable[[], bool]) -> 
         _shrink(task, record, progress)
 
 
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 def _from_report(record: dict[str, Any], report: Any, task: ImageTask) -> None:
     """Fill the record from the servicing report, and keep the report beside it."""
     record["wim_changed"] = bool(report.committed)
     img = next((i for i in report.images if i.index == task.wim_index), None)
     cancelled = record["status"] == "cancelled"
+    refused = record["status"] == "not-serviced"
     if img is not None:
-        if record["error"] is None and img.status != "pending" and not cancelled:
+        if record["error"] is None and img.status != "pending" and not cancelled \
+                and not refused:
             record["status"] = img.status
+            if any(i is img for i in report.incomplete) and img.status != "not-serviced":
+                record["status"] = "incomplete"  # had a plan, did not reach it, no failure
         outcome = img.outcome or {}
         record["packages"] = [{k: p.get(k) for k in ("key", "kb", "kind", "state", "reason",
                                                      "verdict")}
                               for p in outcome.get("packages", [])]
+        if refused and not record["packages"]:  # refused before apply: the plan, unapplied
+            record["packages"] = [{"key": e["key"], "kb": e.get("kb"), "kind": e.get("kind"),
+                                   "state": "not-serviced", "reason": record["note"],
+                                   "verdict": None} for e in img.planned]
         if not record["packages"] and img.failed and record["error"] is None:
             record["error"] = "; ".join(f.get("error", "") for f in img.failed)
-    elif record["error"] is None and report.errors and not cancelled:
+    elif record["error"] is None and report.errors and not cancelled and not refused:
         record["status"], record["error"] = "failed", report.errors[0]
-    if report.errors and record["error"] is None and not cancelled:
+    if report.errors and record["error"] is None and not cancelled and not refused:
         record["error"] = "; ".join(report.errors)
         if record["status"] in ("staged", "installed", "nothing-to-do"):
             record["status"] = "partial"  # continue-on-error: something else failed

@@ -6,8 +6,9 @@ and ``write_iso(media, iso)``; loaded on first use to keep ``import wimcore`` fa
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from wimcore import lazy
 
 _LAZY = {
     "service": "pipeline", "ServiceOptions": "pipeline", "MediaReport": "report",
@@ -20,9 +21,4 @@ __all__ = sorted(_LAZY)
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'wimcore.media' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"wimcore.media.{module}"), name)
-    globals()[name] = value
-    return value
+    return lazy.load(__name__, _LAZY, globals(), name)

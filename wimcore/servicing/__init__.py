@@ -7,8 +7,9 @@ and typed errors. Names load on first use, so ``import wimcore.servicing`` stays
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from wimcore import lazy
 
 _MODULES = {
     "image_inventory": ("inventory", "Inventory", "ImageType", "InstalledPackage", "Session",
@@ -21,15 +22,10 @@ _MODULES = {
                "NeedsServicingStackError", "PlanMismatchError", "PackageNotExpandedError",
                "AnswerFileError", "HistoryError", "ServicingRunError"),
 }
-_LAZY = {name: module for module, names in _MODULES.items() for name in names}
+_LAZY = lazy.exports(_MODULES)
 
 __all__ = sorted(_LAZY)
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'wimcore.servicing' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"wimcore.servicing.{module}"), name)
-    globals()[name] = value
-    return value
+    return lazy.load(__name__, _LAZY, globals(), name)
