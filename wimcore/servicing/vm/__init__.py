@@ -5,24 +5,19 @@ choose it, else the reason). The modules: ``winpe`` (the servicing stack source 
 checks), ``bootfiles`` and ``bootmedium`` (the boot ISO), ``disks`` (NTFS volume files
 and VMDK disks), ``guestjob`` (the job, the Windows batch, the launcher), ``jobdisk``,
 ``qemu`` (accelerator probe, command line, supervised run), ``results`` (strict parsing),
-``capture`` (back into the WIM), ``errors``.
+``capture`` (back into the WIM), ``bundle`` (prepare only, ``resume_bundle``), ``errors``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from wimcore.servicing.vm.backend import VmBackend, vm_usable
+from wimcore import lazy
 
-__all__ = ["VmBackend", "vm_usable"]
+_LAZY = lazy.exports({"backend": ("VmBackend", "vm_usable"), "bundle": ("resume_bundle",)})
+
+__all__ = sorted(_LAZY)
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from wimcore.servicing.vm import backend
-
-        value = getattr(backend, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'wimcore.servicing.vm' has no attribute {name!r}")
+    return lazy.load(__name__, _LAZY, globals(), name)
