@@ -179,3 +179,13 @@ def test_a_package_failing_its_catalog_check_stops_before_the_vm(tmp_path: Path)
                     options=BackendOptions(winpe=str(wim), accel="tcg"))
     assert file_digest(wim) == before
     assert not list((tmp_path / "w").glob("wimcore-vm-*"))
+
+
+def test_the_winpe_defaults_to_the_media_of_the_wim(sample: Path, tmp_path: Path) -> None:
+    """Without --winpe, a WIM in a media's sources/ takes that media's boot.wim index 1."""
+    report = service_wim(sample / "sources/install.wim", _updates(sample), images=[1],
+                         backend="vm", history=False, log_path=tmp_path / "run.log",
+                         options=BackendOptions(prepare_only=str(tmp_path / "bundle")))
+    details = report.images[0].outcome["details"]
+    assert details["winpe"]["source"] == f"{sample / 'sources/boot.wim'}:1"
+    assert details["winpe"]["dism"].lower() == "/windows/system32/dism.exe"

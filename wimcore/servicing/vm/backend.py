@@ -180,8 +180,10 @@ class VmBackend:
                 shutil.rmtree(folder, ignore_errors=True)
 
     # -- building the boot ----------------------------------------------------------------------
-    def _winpe(self) -> WinPEInfo | None:
-        """The WinPE that will run DISM (None with a stand-in guest)."""
+    def _winpe(self, jobs: Sequence[ImageJob] = ()) -> WinPEInfo | None:
+        """The WinPE that will run DISM (None with a stand-in guest): ``--winpe``, else the
+        media's boot.wim index 1 (the media folder given, or the one whose ``sources/``
+        holds the target WIM)."""
         if self.guest is not None:
             return None
         source: WinPESource | None = None
@@ -189,6 +191,13 @@ class VmBackend:
             source = parse_winpe(self.options.winpe)
         elif self.options.media_root:
             source = media_winpe(self.options.media_root)
+        else:
+            for ij in jobs:
+                folder = Path(ij.wim.path or "").absolute().parent
+                if folder.name.lower() == "sources":
+                    source = media_winpe(folder.parent)
+                    if source is not None:
+                        break
         if source is None:
             raise NotWinPEError("no WinPE to run DISM: give --winpe PATH[:INDEX] (e.g. the "
                                 "media's sources/boot.wim:1) or service a media folder")
@@ -302,7 +311,7 @@ class VmBackend:
             why = self.refusal(ij.inventory)
             if why is not None:
                 raise VmError(f"{ij.label}: {why}")
-        winpe = self._winpe()
+        winpe = self._winpe(jobs)
         if winpe is not None:
             for ij in jobs:
                 check_target(winpe, ij.inventory)
