@@ -51,6 +51,8 @@ def _image_ref(value: str) -> Any:
 @click.option("--keep-work", is_flag=True, help="Keep the volume files and logs afterwards.")
 @click.option("--continue-on-error", is_flag=True,
               help="Record a failed image and go on (default: stop, WIM unchanged).")
+@click.option("--allow-incomplete", is_flag=True,
+              help="Exit 0 even when a selected image could not be serviced.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None,
               help="Write the JSON report here (and a .txt summary beside it).")
 @click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None,
@@ -62,7 +64,8 @@ def install_cmd(ctx: click.Context, wim: str | None, image: str | None,
                 cleanup: bool, reset_base: bool, netfx3: str | None, memory_mib: int,
                 cpus: int, timeout: float, accel: str, prepare_only: str | None,
                 resume: str | None, keep_work: bool, continue_on_error: bool,
-                report_path: str | None, log_path: str | None, as_json: bool) -> None:
+                allow_incomplete: bool, report_path: str | None, log_path: str | None,
+                as_json: bool) -> None:
     """Install PACKAGES into IMAGE of WIM with the image's own servicing stack.
 
     WinPE's DISM runs in a QEMU VM (no network) against the image laid out on an NTFS
@@ -103,5 +106,7 @@ def install_cmd(ctx: click.Context, wim: str | None, image: str | None,
                        f"{prepare_only}")
         click.echo(report.summary())
     failed = any(i.status in ("failed", "partial", "cancelled") for i in report.images)
-    if report.status in ("partial", "failed") or failed:
+    # prepared is what --prepare-only asks for; otherwise an image left unserviced fails
+    incomplete = report.status == "incomplete" and not (prepare_only or allow_incomplete)
+    if report.status in ("partial", "failed") or failed or incomplete:
         ctx.exit(1)
