@@ -274,3 +274,7 @@ class MissingFileError(FileSystemError, FileNotFoundError):
     """The WIM (or another input file) does not exist."""
 
     codes = frozenset()
+
+
+class IsoError(WimcoreError):
+    """An ISO image could not be written (missing boot files, unsupported layout)."""

@@ -9,8 +9,8 @@ from pathlib import Path
 import pycdlib
 import pytest
 
-from wimcore.media.errors import IsoError
-from wimcore.media.iso import write_iso
+from wimcore.errors import IsoError
+from wimcore.iso import write_iso
 
 
 def _names(children: object) -> set[str]:

@@ -1,7 +1,8 @@
 """Media layer: the monthly servicing routine on an installation media folder.
 
-``service(media, updates, ServiceOptions(...)) -> MediaReport``, ``create_sample(dest)``
-and ``write_iso(media, iso)``; loaded on first use to keep ``import wimcore`` fast.
+``service(media, updates, ServiceOptions(...)) -> MediaReport`` and ``create_sample(dest)``
+(the ISO writer is ``wimcore.iso.write_iso``); loaded on first use to keep ``import
+wimcore`` fast.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from wimcore import lazy
 
 _LAZY = {
     "service": "pipeline", "ServiceOptions": "pipeline", "MediaReport": "report",
-    "create_sample": "sample", "write_iso": "iso", "IsoResult": "iso",
+    "create_sample": "sample",
     "MediaError": "errors", "MediaLayoutError": "errors", "NotEnoughSpaceError": "errors",
     "MediaStepError": "errors", "IsoError": "errors",
 }

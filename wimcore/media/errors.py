@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from wimcore.errors import IsoError as IsoError  # re-exported: raised by the ISO step
 from wimcore.errors import WimcoreError
 
 
@@ -37,7 +38,3 @@ class MediaStepError(MediaError):
         super().__init__(f"step {step} failed: {message}")
         self.step = step
         self.report = report
-
-
-class IsoError(MediaError):
-    """The ISO could not be written (missing boot files, unsupported layout)."""

@@ -228,7 +228,7 @@ def _publish(src: Path, dest: Path) -> None:
 
 def default_label(install: Path) -> str:
     """A Microsoft-style volume label from install.wim's architecture and language."""
-    from wimcore.media.iso import DEFAULT_LABEL
+    from wimcore.iso import DEFAULT_LABEL
 
     try:
         with wimcore.open(install) as wim:
@@ -755,7 +755,7 @@ def _steps(run: _Run, r: _Routine, opts: ServiceOptions) -> None:
 
 
 def _iso(rec: StepRecord, r: _Routine, opts: ServiceOptions) -> None:
-    from wimcore.media.iso import write_iso
+    from wimcore.iso import write_iso
 
     assert opts.iso is not None
     label = opts.volume_label or default_label(r.install_path)

@@ -67,8 +67,8 @@ def write_boot_iso(source: WinPESource, boot_files: BootFiles, iso: Path,
     """Write ``iso``: the boot files and ``sources/boot.wim`` (the prepared WinPE)."""
     # The ISO writer belongs to the media layer; the boot ISO is the one place servicing
     # needs it (see the README's layout notes).
-    from wimcore.media.errors import IsoError
-    from wimcore.media.iso import write_iso
+    from wimcore.errors import IsoError
+    from wimcore.iso import write_iso
 
     tree = work / "iso-tree"
     if tree.exists():

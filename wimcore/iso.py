@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from wimcore.atomic import atomic_output
-from wimcore.media.errors import IsoError
+from wimcore.errors import IsoError
 
 BIOS_BOOT = "boot/etfsboot.com"
 UEFI_BOOT = "efi/microsoft/boot/efisys.bin"
