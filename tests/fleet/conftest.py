@@ -3,7 +3,8 @@
 Clusters are real ``dask scheduler`` / ``dask worker`` processes on 127.0.0.1 with free
 ports, each in its own session so that a finalizer can kill the whole process group.
 One two-worker cluster is shared by the tests that do not harm it; tests that kill or
-freeze workers start their own.
+freeze workers start their own. The vm backend's tests boot the stand-in guest of the
+vm tests (``standin_guest``, a test fixture: the fleet takes it as ``RunOptions.vm_guest``).
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.vm.conftest import build_standin, standin_guest
 from wimcore.fleet.catalog import Catalog
 from wimcore.fleet.library import add_images
 from wimcore.fleet.updates import add_updates
 
 BIN = Path(sys.executable).parent
+
+__all__ = ["build_standin", "standin_guest"]  # the vm tests' fixtures, shared here
 
 
 def free_port() -> int:

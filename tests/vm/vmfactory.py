@@ -24,7 +24,8 @@ from wimcore.servicing.backend import BackendOptions
 from wimcore.servicing.vm.backend import VmBackend
 from wimcore.servicing.vm.qemu import KernelBoot
 
-__all__ = ["pe_bytes", "standin_backend", "tree_digest", "wf", "winpe_wim"]
+__all__ = ["pe_bytes", "standin_backend", "standin_boot", "standin_options",
+           "tree_digest", "wf", "winpe_wim"]
 
 
 def pe_bytes(machine: int = 0x8664, subsystem: int = 3, size: int = 4096) -> bytes:
@@ -54,15 +55,26 @@ def winpe_wim(path: Path, *, arch: str = "9", build: int = 19045, dism: bool = T
     return path
 
 
-def standin_backend(guest: StandinGuest, *, modes: str = "", timeout: float = 240.0,
-                    **options: object) -> VmBackend:
-    """The vm backend booting the stand-in guest under TCG (``modes``: the agent's modes)."""
+def standin_boot(guest: StandinGuest, *, modes: str = "", timeout: float = 240.0
+                 ) -> KernelBoot:
+    """The boot source of the stand-in guest (``modes``: the agent's modes)."""
     append = f"{guest.cmdline} standin.timeout={int(timeout) + 60}"
     if modes:
         append += f" wimcore.standin={modes}"
-    opts = BackendOptions(accel="tcg", memory_mib=512, cpus=1, timeout=timeout,
+    return KernelBoot(guest.kernel, guest.initrd, append)
+
+
+def standin_options(*, timeout: float = 240.0, **options: object) -> BackendOptions:
+    """The vm backend's options for the stand-in guest: TCG, 512 MiB, one processor."""
+    return BackendOptions(accel="tcg", memory_mib=512, cpus=1, timeout=timeout,
                           **options)  # type: ignore[arg-type]
-    return VmBackend(opts, guest=KernelBoot(guest.kernel, guest.initrd, append))
+
+
+def standin_backend(guest: StandinGuest, *, modes: str = "", timeout: float = 240.0,
+                    **options: object) -> VmBackend:
+    """The vm backend booting the stand-in guest under TCG (``modes``: the agent's modes)."""
+    return VmBackend(standin_options(timeout=timeout, **options),
+                     guest=standin_boot(guest, modes=modes, timeout=timeout))
 
 
 def tree_digest(wim_path: Path, index: int) -> dict[str, str | None]:

@@ -197,6 +197,20 @@ def plan_cmd(ctx: click.Context, images: tuple[str, ...], arch: str | None, text
                    "and manifests again (recorded in the run).")
 @click.option("--allow-incomplete", is_flag=True,
               help="Exit 0 even when an image could not be serviced (run incomplete).")
+@click.option("--winpe", metavar="PATH[:INDEX]",
+              help="vm backend: the WinPE whose DISM installs (same path on every worker).")
+@click.option("--media", "media_root", type=click.Path(file_okay=False, exists=True,
+                                                       path_type=Path),
+              help="vm backend: the media folder with the boot files (default: the WinPE's).")
+@click.option("--vm-memory", type=click.IntRange(256, 1024 * 1024), default=4096,
+              show_default=True, help="vm backend: guest memory in MiB (each VM task asks "
+                                      "its worker for this + 1024 MiB of MEMORY).")
+@click.option("--vm-cpus", type=click.IntRange(1, 256), default=2, show_default=True,
+              help="vm backend: guest processors.")
+@click.option("--vm-timeout", type=click.FloatRange(1), default=6 * 3600.0, show_default=True,
+              help="vm backend: seconds before a VM is killed (its image is unchanged).")
+@click.option("--accel", type=click.Choice(["auto", "kvm", "tcg"]), default="auto",
+              show_default=True, help="vm backend: KVM when usable (auto), or force one.")
 @_IMAGE
 @_ARCH
 @_FILTER
@@ -204,10 +218,13 @@ def plan_cmd(ctx: click.Context, images: tuple[str, ...], arch: str | None, text
 @click.pass_context
 def run_cmd(ctx: click.Context, scheduler: str | None, workers: int | None, backend: str,
             continue_on_error: bool, remove_superseded: bool, scratch: Path | None,
-            retries: int, skip_verify: bool, allow_incomplete: bool, images: tuple[str, ...],
-            arch: str | None, text: str | None, as_json: bool) -> None:
+            retries: int, skip_verify: bool, allow_incomplete: bool, winpe: str | None,
+            media_root: Path | None, vm_memory: int, vm_cpus: int, vm_timeout: float,
+            accel: str, images: tuple[str, ...], arch: str | None, text: str | None,
+            as_json: bool) -> None:
     """Service every selected image with its plan, in parallel (idempotent)."""
     from wimcore.fleet.runner import RunOptions, run_fleet
+    from wimcore.servicing.backend import BackendOptions
 
     state: State = ctx.find_object(State) or State(False, False)
     show = _Display(quiet=state.quiet or current.quiet)
@@ -218,7 +235,11 @@ def run_cmd(ctx: click.Context, scheduler: str | None, workers: int | None, back
                          remove_superseded=remove_superseded,
                          scratch=str(scratch.absolute()) if scratch else None,
                          images=images, arch=arch, text=text, retries=retries,
-                         skip_verify=skip_verify)
+                         skip_verify=skip_verify, backend_options=BackendOptions(
+                             winpe=_absolute_winpe(winpe),
+                             media_root=str(media_root.absolute()) if media_root else None,
+                             memory_mib=vm_memory, cpus=vm_cpus, timeout=vm_timeout,
+                             accel=accel))
     with guarded(ctx), _catalog(ctx) as cat:
         try:
             result = run_fleet(cat, options, show.event)
@@ -234,6 +255,20 @@ def run_cmd(ctx: click.Context, scheduler: str | None, workers: int | None, back
         sys.exit(EXIT_CANCELLED)
     if result.status == "failed" or (result.status == "incomplete" and not allow_incomplete):
         sys.exit(EXIT_ERROR)
+
+
+def _absolute_winpe(spec: str | None) -> str | None:
+    """``--winpe PATH[:INDEX]`` with an absolute PATH (workers run in other folders)."""
+    if spec is None:
+        return None
+    from wimcore.errors import WimcoreError
+    from wimcore.servicing.vm.winpe import parse_winpe
+
+    try:
+        source = parse_winpe(spec)
+    except WimcoreError as exc:
+        raise click.BadParameter(str(exc), param_hint="--winpe") from None
+    return f"{source.path.absolute()}:{source.index}"
 
 
 class _Display:

@@ -35,3 +35,7 @@ class WorkerAccessError(FleetError):
 
 class ClusterError(FleetError):
     """The Dask cluster cannot run this job (unreachable scheduler, no worker with a resource)."""
+
+
+class RunOptionsError(FleetError):
+    """Run options that do not go together (a bundle option, a VM guest without the vm backend)."""

@@ -11,7 +11,9 @@ arrives: the client is the catalog's only writer.
 - ``scheduler="tcp://HOST:8786"`` joins a cluster started with ``dask scheduler`` and
   ``dask worker``; the workers must see the same paths (a shared file system).
 - Tasks are submitted with ``retries``; a worker that dies loses nothing (see
-  :mod:`wimcore.fleet.task`). Tasks of the vm backend ask for ``vm=1`` and ``MEMORY``.
+  :mod:`wimcore.fleet.task`). Tasks of the vm backend ask for ``vm=1`` and ``MEMORY``
+  (the guest's memory plus :data:`VM_OVERHEAD_MIB`); the backend's options travel to the
+  workers as one :class:`~wimcore.servicing.backend.BackendOptions` value.
 - Compression threads per task: the host's cores divided by the task slots on it.
 - Cancel: ``fleet cancel RUN`` sets a flag in the catalog; the client sets the run's
   Dask ``Event``; queued tasks then end at once and running ones at their next progress
@@ -27,12 +29,21 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wimcore.fleet.catalog import IMAGE_OK_STATES, IMAGE_UNSERVICED_STATES, Catalog
-from wimcore.fleet.errors import ClusterError, RemoveSupersededRefusedError, WorkerAccessError
+from wimcore.fleet.errors import (
+    ClusterError,
+    RemoveSupersededRefusedError,
+    RunOptionsError,
+    WorkerAccessError,
+)
 from wimcore.fleet.planning import ImagePlan, plan_images
 from wimcore.fleet.task import ImageTask, check_access, service_image
+from wimcore.servicing.backend import BackendOptions
+
+if TYPE_CHECKING:
+    from wimcore.servicing.vm.qemu import KernelBoot
 
 #: Memory a VM task asks of its worker beyond the guest's own (QEMU, wimcore).
 VM_OVERHEAD_MIB = 1024
@@ -54,7 +65,13 @@ class RunOptions:
     retries: int = 2
     memory_limit: str | None = None  # per LocalCluster worker ("4GiB"); None: Dask's default
     threads: int | None = None  # compression threads per task; None: cores / task slots
-    backend_options: dict[str, Any] = field(default_factory=dict)
+    #: The backend's options, sent as they are to every task (vm: WinPE, guest memory,
+    #: CPUs, timeout, accelerator; ``memory_mib`` also sizes the tasks' MEMORY resource).
+    backend_options: BackendOptions = field(default_factory=BackendOptions)
+    #: vm backend only: boot this kernel instead of the WinPE ISO (``VmBackend(guest=)``).
+    #: It exists for the test suite's stand-in guest, which speaks the guest protocol;
+    #: the command line never offers it. Every worker must read its files.
+    vm_guest: KernelBoot | None = None
     poll_seconds: float = 0.2
     skip_verify: bool = False  # use library packages without checking them again (loud)
 
@@ -103,13 +120,45 @@ def _check_single_index(plans: list[ImagePlan]) -> None:
             "'wimcore fleet add WIM --index N' to service a single-index copy)")
 
 
-def _vm_usable(options: dict[str, Any]) -> bool:
-    try:
-        from wimcore.servicing.backend import BackendOptions
-        from wimcore.servicing.vm import vm_usable  # type: ignore[import-not-found]
-    except ImportError:
-        return False
-    return vm_usable(BackendOptions(**options)) is None
+def _vm_usable(options: BackendOptions) -> bool:
+    from wimcore.servicing.vm.backend import vm_usable
+
+    return vm_usable(options) is None
+
+
+def _check_options(options: RunOptions) -> None:
+    """Refuse options a fleet run cannot honour (before anything is recorded)."""
+    opts = options.backend_options
+    if opts.prepare_only or opts.resume:
+        raise RunOptionsError(
+            "a fleet run installs: --prepare-only and --resume are for one WIM "
+            "('wimcore package install')")
+    if options.vm_guest is not None and options.backend != "vm":
+        raise RunOptionsError(f"a VM guest was given, but the backend is {options.backend!r} "
+                              "(it is for the vm backend only)")
+
+
+def _option_record(options: RunOptions) -> dict[str, Any]:
+    """The backend options that differ from the defaults, for the run's catalog row."""
+    defaults = BackendOptions().to_dict()
+    record = {k: v for k, v in options.backend_options.to_dict().items() if v != defaults[k]}
+    if options.vm_guest is not None:
+        record["vm_guest"] = f"kernel {options.vm_guest.kernel}"
+    return record
+
+
+def _vm_inputs(options: RunOptions) -> set[str]:
+    """Files of the vm backend that every VM worker must read (WinPE, guest kernel)."""
+    found: set[str] = set()
+    if options.backend_options.winpe:
+        from wimcore.servicing.vm.winpe import parse_winpe
+
+        found.add(str(parse_winpe(options.backend_options.winpe).path))
+    if options.backend_options.media_root:
+        found.add(options.backend_options.media_root)
+    if options.vm_guest is not None:
+        found |= {str(options.vm_guest.kernel), str(options.vm_guest.initrd)}
+    return found
 
 
 def _start_client(options: RunOptions, n_tasks: int, vm: bool) -> Any:
@@ -159,10 +208,12 @@ def _threads_per_task(client: Any) -> dict[str, int]:
             for addr, info in workers.items()}
 
 
-def _preflight(client: Any, plans: list[ImagePlan], outputs: Path,
-               scratch: str | None, vm: bool, vm_memory: float) -> list[str]:
-    """Every worker can read the packages and WIMs and write the outputs; VM capacity."""
-    read = sorted({f for p in plans for f in p.files} | {p.image["wim_path"] for p in plans})
+def _preflight(client: Any, plans: list[ImagePlan], outputs: Path, scratch: str | None,
+               vm: bool, vm_memory: float, vm_files: set[str]) -> list[str]:
+    """Every worker can read the packages, WIMs (and the vm backend's boot files) and
+    write the outputs; some worker declares VM capacity."""
+    read = sorted({f for p in plans for f in p.files} | {p.image["wim_path"] for p in plans}
+                  | (vm_files if vm else set()))
     write = sorted({str(Path(p.image["wim_path"]).parent) for p in plans} | {str(outputs)}
                    | ({scratch} if scratch else set()))
     answers: dict[str, list[str]] = client.run(check_access, read, write)
@@ -195,6 +246,7 @@ def run_fleet(catalog: Catalog, options: RunOptions,
     """
     t0 = time.monotonic()
     tell = listener or (lambda _e, _d: None)
+    _check_options(options)
     catalog.reconcile()
     images = catalog.select_images(list(options.images))
     plans = plan_images(catalog, images, arch=options.arch, text=options.text,
@@ -221,7 +273,7 @@ def run_fleet(catalog: Catalog, options: RunOptions,
                                 "scratch": options.scratch, "arch": options.arch,
                                 "filter": options.text, "workers": options.workers,
                                 "skip_verify": options.skip_verify,
-                                "outputs": str(outputs), **options.backend_options},
+                                "outputs": str(outputs), **_option_record(options)},
                        image_ids=[p.image["id"] for p in todo])
     result = FleetRunResult(run_id, "failed", plans=plans, scheduler=options.scheduler)
     try:
@@ -238,13 +290,13 @@ def _execute(catalog: Catalog, options: RunOptions, todo: list[ImagePlan], run_i
              outputs: Path, vm: bool, result: FleetRunResult, tell: Listener) -> None:
     from distributed import Event, wait
 
-    vm_memory = float((int(options.backend_options.get("memory_mib", 4096)) + VM_OVERHEAD_MIB)
-                      * 2**20)
+    vm_memory = float((options.backend_options.memory_mib + VM_OVERHEAD_MIB) * 2**20)
     client = _start_client(options, len(todo), vm)
     own_cluster = options.scheduler is None
     try:
         outputs.mkdir(parents=True, exist_ok=True)
-        result.workers = _preflight(client, todo, outputs, options.scratch, vm, vm_memory)
+        result.workers = _preflight(client, todo, outputs, options.scratch, vm, vm_memory,
+                                    _vm_inputs(options))
         if own_cluster:
             result.scheduler = client.scheduler.address
         services = client.scheduler_info().get("services", {})
@@ -261,7 +313,8 @@ def _execute(catalog: Catalog, options: RunOptions, todo: list[ImagePlan], run_i
             task = ImageTask(run_id=run_id, image_id=p.image["id"],
                              wim_path=p.image["wim_path"], wim_index=p.image["wim_index"],
                              packages=tuple(p.files), outputs=str(outputs),
-                             backend=options.backend, options=dict(options.backend_options),
+                             backend=options.backend, options=options.backend_options,
+                             vm_guest=options.vm_guest,
                              continue_on_error=options.continue_on_error,
                              remove_superseded=options.remove_superseded,
                              scratch=options.scratch, threads=common, cancel=cancel.name,

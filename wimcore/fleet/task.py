@@ -24,11 +24,16 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wimcore.progress import ProgressEvent
+from wimcore.servicing.backend import BackendOptions
+
+if TYPE_CHECKING:
+    from wimcore.servicing.backend import ServicingBackend
+    from wimcore.servicing.vm.qemu import KernelBoot
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,8 @@ class ImageTask:
     packages: tuple[str, ...]
     outputs: str  # the run's folder for records and logs (shared by all workers)
     backend: str = "staged"
-    options: dict[str, Any] = field(default_factory=dict)  # BackendOptions fields
+    options: BackendOptions = field(default_factory=BackendOptions)
+    vm_guest: KernelBoot | None = None  # vm: boot this kernel, not the WinPE ISO (tests)
     continue_on_error: bool = False
     remove_superseded: bool = False
     scratch: str | None = None  # folder for expanded packages (default: the system's temp)
@@ -135,7 +141,6 @@ def service_image(task: ImageTask, cancelled: Callable[[], bool] | None = None,
 
 def _run(task: ImageTask, record: dict[str, Any], check: Callable[[], bool]) -> None:
     from wimcore.errors import Cancelled, WimcoreError
-    from wimcore.servicing.backend import BackendOptions
     from wimcore.servicing.errors import ImageTypeError, NotWindowsImageError, ServicingRunError
     from wimcore.servicing.report import ServicingReport
     from wimcore.servicing.run import service_wim
@@ -143,9 +148,9 @@ def _run(task: ImageTask, record: dict[str, Any], check: Callable[[], bool]) -> 
     def progress(_event: ProgressEvent) -> bool:
         return not check()
 
-    opts = BackendOptions(**task.options)
+    opts = task.options
     if task.remove_superseded:
-        opts = BackendOptions(**{**task.options, "cleanup": True, "reset_base": True})
+        opts = replace(opts, cleanup=True, reset_base=True)
     if task.scratch:
         Path(task.scratch).mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"wimcore-fleet-{task.image_id}-", dir=task.scratch))
@@ -154,7 +159,8 @@ def _run(task: ImageTask, record: dict[str, Any], check: Callable[[], bool]) -> 
         report = service_wim(task.wim_path, list(task.packages), images=[task.wim_index],
                              work_dir=work, continue_on_error=task.continue_on_error,
                              log_path=record["log_path"], progress=progress, history=True,
-                             backend=task.backend, options=opts, threads=task.threads,
+                             backend=_backend(task, opts), options=opts,
+                             threads=task.threads,
                              skip_verify=task.skip_verify)
     except Cancelled as exc:
         report = getattr(exc, "report", None)
@@ -178,6 +184,15 @@ def _run(task: ImageTask, record: dict[str, Any], check: Callable[[], bool]) -> 
         _from_report(record, report, task)
     if report is not None and report.committed and task.remove_superseded:
         _shrink(task, record, progress)
+
+
+def _backend(task: ImageTask, opts: BackendOptions) -> str | ServicingBackend:
+    """The backend by name, or the vm backend booting the task's guest kernel."""
+    if task.vm_guest is None:
+        return task.backend
+    from wimcore.servicing.vm.backend import VmBackend
+
+    return VmBackend(opts, guest=task.vm_guest)
 
 
 def _first_line(exc: BaseException) -> str:
