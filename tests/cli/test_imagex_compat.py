@@ -60,6 +60,8 @@ def test_info_xml_and_extract_xml_are_the_raw_document(two: Path, tmp_path: Path
 def test_capture_defaults_name_description_and_overwrite(src: Path, tmp_path: Path) -> None:
     for tool, name in ((wimcore, "a.wim"), (imagex, "b.wim")):
         ok(tool("capture", src, tmp_path / name, "--compress=None"))  # name from the basename
+    for name in ("a.wim", "b.wim"):  # NONE is compression type 0: it must not become LZX
+        assert "Compression:    None" in ok(imagex("info", tmp_path / name)).stdout.decode()
     for tool, name in ((wimcore, "a.wim"), (imagex, "b.wim")):
         ok(tool("capture", src, tmp_path / name, "Named", "A description", "--comp=XPRESS",
                 "-check"))  # existing WIM replaced; prefix and single-dash long options
@@ -166,9 +168,35 @@ def test_info_changes_split_join_optimize_verify(two: Path, tmp_path: Path) -> N
 def test_ignore_case_environment(two: Path) -> None:
     import os
 
-    env = {**os.environ, "WIMLIB_IMAGEX_IGNORE_CASE": "0"}
-    assert wimcore("dir", two, "1", "--path=/WINDOWS", env=env).returncode == 5
-    ok(wimcore("dir", two, "1", "--path=/WINDOWS"))  # wimcore's default: Windows semantics
+    for value, code in ((None, 5), ("0", 5), ("1", 0)):  # wimlib-imagex on UNIX: exact case
+        env = {k: v for k, v in os.environ.items() if k != "WIMLIB_IMAGEX_IGNORE_CASE"}
+        if value is not None:
+            env["WIMLIB_IMAGEX_IGNORE_CASE"] = value
+        assert wimcore("dir", two, "1", "--path=/WINDOWS", env=env).returncode == code, value
+        assert (imagex("dir", two, "1", "--path=/WINDOWS", env=env).returncode == 0) == (
+            code == 0), value
+
+
+def test_capture_exclusions_match_case_as_wimlib_imagex(tmp_path: Path) -> None:
+    import os
+
+    root = tmp_path / "in"
+    root.mkdir()
+    for name in ("foo", "FOO", "bar"):
+        (root / name).write_bytes(name.encode())
+    config = tmp_path / "config.txt"
+    config.write_text("[ExclusionList]\nfoo\n")
+    for value in (None, "1"):
+        env = {k: v for k, v in os.environ.items() if k != "WIMLIB_IMAGEX_IGNORE_CASE"}
+        if value is not None:
+            env["WIMLIB_IMAGEX_IGNORE_CASE"] = value
+        listings = []
+        for tool, name in ((wimcore, "a.wim"), (imagex, "b.wim")):
+            ok(tool("capture", root, tmp_path / name, "--compress=none", f"--config={config}",
+                    env=env))
+            listings.append(ok(imagex("dir", tmp_path / name, "1")).stdout)
+        assert listings[0] == listings[1], value
+        assert (b"/FOO" in listings[0]) == (value is None), value
 
 
 @pytest.mark.parametrize("args", [("mount", "x.wim", "1", "/mnt"), ("unmount", "/mnt"),

@@ -95,19 +95,15 @@ def version_text() -> str:
 
 
 def _case_from_environment() -> None:
-    """WIMLIB_IMAGEX_IGNORE_CASE=0/no or 1/yes, as wimlib-imagex reads it."""
+    """Match paths as wimlib-imagex does on this system: exactly, unless
+    WIMLIB_IMAGEX_IGNORE_CASE=1/yes asks to ignore case (0/no: exact case)."""
     value = os.environ.get("WIMLIB_IMAGEX_IGNORE_CASE")
-    if value is None:
-        return
     from wimcore._native import libwim
 
-    if value in ("0", "no"):
-        libwim.set_case_insensitive(False)
-    elif value in ("1", "yes"):
-        libwim.set_case_insensitive(True)
-    else:
+    if value not in (None, "0", "no", "1", "yes"):
         print("wimcore: warning: ignoring unknown setting of WIMLIB_IMAGEX_IGNORE_CASE",
               file=sys.stderr)
+    libwim.set_case_insensitive(value in ("1", "yes"))
 
 
 @contextmanager

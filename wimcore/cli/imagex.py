@@ -680,8 +680,10 @@ def _capture(p: Parsed, command: str) -> int:
     solid = p.flag("solid")
     wimboot = p.flag("wimboot")
     given, solid_ctype, chunk, solid_chunk, threads = output_options(p)
-    ctype = given or (Compression.XPRESS if wimboot else Compression.LZMS if solid
-                      else Compression.LZX)
+    if given is not None:  # Compression.NONE is 0: test for None, not truthiness
+        ctype = given
+    else:
+        ctype = Compression.XPRESS if wimboot else Compression.LZMS if solid else Compression.LZX
     props: list[tuple[str, str]] = []
     if p.get("flags") is not None:
         props.append(("FLAGS", p.get("flags")))
