@@ -166,3 +166,24 @@ def test_dism_verbs_on_a_real_wim(wim: Path, tmp_path: Path) -> None:
     assert "Name:                   Second" in ok(imagex("info", cap)).stdout.decode()
     proc = run_wimcore("dism", "/Mount-Image", f"/ImageFile:{cap}", "/Index:1", "/MountDir:m")
     assert proc.returncode == 1 and "nearest: wimcore update" in _one_line(proc)
+
+
+def test_dism_global_options_from_windows_scripts(wim: Path, tmp_path: Path) -> None:
+    log, scratch = tmp_path / "dism.log", tmp_path / "scratch"
+    scratch.mkdir()
+    dest = tmp_path / "e.wim"
+    proc = ok(run_wimcore("dism", "/English", "/Export-Image", f"/SourceImageFile:{wim}",
+                          "/SourceIndex:1", f"/DestinationImageFile:{dest}", "/Quiet",
+                          "/NoRestart", f"/LogPath:{log}", "/LogLevel:4",
+                          f"/ScratchDir:{scratch}"))
+    assert proc.stdout == b"" and dest.exists()  # /Quiet: errors only
+    bad = run_wimcore("dism", "/Get-WimInfo", f"/WimFile:{tmp_path / 'absent.wim'}",
+                      f"/LogPath:{log}")
+    assert bad.returncode == 3
+    lines = log.read_text().splitlines()
+    assert "/Export-Image" in lines[0] and "completed successfully" in lines[1]
+    assert "Error" in lines[3] and "absent.wim" in lines[3]
+    for argv, code in ((["/LogLevel:9"], 2), ([f"/ScratchDir:{tmp_path / 'no'}"], 3),
+                       (["/WinDir:Windows"], 1)):
+        proc = run_wimcore("dism", "/Get-WimInfo", f"/WimFile:{wim}", *argv)
+        assert proc.returncode == code and _one_line(proc).startswith("wimcore: error:"), argv

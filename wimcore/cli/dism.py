@@ -41,6 +41,11 @@ Usage: wimcore dism /VERB [/Option:value ...]   (options are case-insensitive)
   /Add-Package /ImageFile:F /Index:N | /Name:X /PackagePath:P [/PackagePath:P ...]
                (servicing backend "auto"; "installed" only when the image's records say so)
 
+  Every verb also takes /English, /NoRestart (no effect: wimcore prints English and never
+  restarts), /Quiet (errors only), /LogPath:FILE (appends a log of the run),
+  /LogLevel:1-4 (1 errors, 2 and warnings, 3 and information [default], 4 and debug) and
+  /ScratchDir:DIR (an existing folder for temporary files).
+
   Not offered (wimcore works without mounting): /Mount-Image, /Unmount-Image, /Commit-Image,
   /Remount-Image, /Cleanup-Mountpoints, /Image:, /Online; use wimcore update, extract, package.
 """
@@ -65,18 +70,21 @@ _NEAREST = {
     "cleanup-image": "wimcore optimize",
     "optimize-image": "wimcore optimize",
     "append-image/wimboot": "wimcore append",
-    "scratchdir": "nothing: wimcore needs no scratch folder",
-    "logpath": "wimcore package stage --log",
-    "loglevel": "--debug",
-    "english": "nothing: wimcore prints English",
-    "norestart": "nothing: wimcore never restarts",
-    "quiet": "-q",
     "wimboot": "wimcore capture --wimboot",
     "compact": "nothing: System Compression needs Windows",
     "ea": "nothing: extended attributes need Windows",
     "confirmtrustedfile": "nothing: needs Windows",
     "ffu": "nothing: FFU images are not WIM files",
+    "sysdrivedir": "nothing: it goes with /Image:, and wimcore works on WIM files",
+    "windir": "nothing: it goes with /Image:, and wimcore works on WIM files",
 }
+
+# DISM's options for every verb: /English and /NoRestart change nothing here (wimcore
+# prints English and never restarts); /Quiet is -q; /LogPath:, /LogLevel: and /ScratchDir:
+# do what DISM does with them (a log file; what it holds; where temporary files go).
+GLOBAL_OPTIONS = {"english", "norestart", "quiet", "logpath", "loglevel", "scratchdir"}
+_VALUELESS = {"bootable", "checkintegrity", "verify", "norpfix", "english", "norestart",
+              "quiet"}
 
 VERBS = ("get-wiminfo", "get-imageinfo", "export-image", "apply-image", "capture-image",
          "append-image", "delete-image", "split-image", "get-packages", "add-package")
@@ -127,8 +135,7 @@ def parse_args(argv: Sequence[str]) -> Args:
         key = name.lower()
         if key == "?":
             raise _HelpRequested()
-        if not sep and verb is None and key not in ("bootable", "checkintegrity", "verify",
-                                                    "norpfix"):
+        if not sep and verb is None and key not in _VALUELESS:
             verb = key
             continue
         options.setdefault(key, []).append(unquote(value) if sep else "")
@@ -179,18 +186,73 @@ def run(argv: Sequence[str]) -> int:
         raise _refuse(args.verb) if args.verb in _NEAREST else UsageError(
             f"/{args.verb} is not a DISM verb wimcore knows (see: wimcore dism /?)", "dism")
     for key in args.options:
-        if key not in ALLOWED[args.verb]:
+        if key not in ALLOWED[args.verb] and key not in GLOBAL_OPTIONS:
             if key in _NEAREST:
                 raise _refuse(key)
             raise UsageError(f"/{key} is not an option of /{args.verb}", "dism")
+    if args.flag("quiet"):
+        current.quiet = True
+    log = DismLog.from_args(args, argv)
+    _use_scratch_dir(args.one("scratchdir"))
     if not current.quiet:
         out("")
         out("Deployment Image Servicing and Management tool (wimcore)")
         out("")
-    HANDLERS[args.verb](args)
+    try:
+        HANDLERS[args.verb](args)
+    except BaseException as exc:
+        log.write(1, "Error", f"/{args.verb.title()} failed: {type(exc).__name__}: {exc}")
+        raise
+    log.write(3, "Info", f"/{args.verb.title()}: the operation completed successfully")
     if not current.quiet:
         out("The operation completed successfully.")
     return 0
+
+
+class DismLog:
+    """``/LogPath:`` and ``/LogLevel:``: timestamped lines appended to a log file, as DISM
+    keeps one (its own format is not reproduced: the file is for people, not parsers)."""
+
+    def __init__(self, path: str | None, level: int) -> None:
+        self.path = path
+        self.level = level
+
+    @classmethod
+    def from_args(cls, args: Args, argv: Sequence[str]) -> DismLog:
+        """The log the options ask for; the command line is its first line."""
+        text = args.one("loglevel")
+        level = 3
+        if text is not None:
+            if text not in ("1", "2", "3", "4"):
+                raise UsageError(f"/LogLevel:{text}: use 1 (errors), 2 (and warnings), "
+                                 "3 (and information) or 4 (and debug)", "dism")
+            level = int(text)
+        log = cls(args.one("logpath"), level)
+        log.write(3, "Info", "wimcore dism " + " ".join(argv))
+        return log
+
+    def write(self, level: int, kind: str, message: str) -> None:
+        """Append one line when the log level includes it."""
+        if self.path is None or level > self.level:
+            return
+        stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        try:
+            with open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(f"{stamp}, {kind:<7} wimcore dism: {message}\n")
+        except OSError as exc:
+            raise errors.WimcoreError(f"/LogPath:{self.path}: cannot write the log: "
+                                      f"{exc.strerror or exc}") from exc
+
+
+def _use_scratch_dir(path: str | None) -> None:
+    """``/ScratchDir:``: temporary files go to this existing folder, as DISM requires."""
+    if path is None:
+        return
+    if not os.path.isdir(path):
+        raise errors.MissingFileError(47, "/ScratchDir: is not an existing folder", path=path)
+    import tempfile
+
+    tempfile.tempdir = os.path.abspath(path)
 
 
 def out(line: str) -> None:
@@ -423,8 +485,9 @@ def add_package(args: Args) -> None:
     with reporter("stage", quiet=current.quiet) as cb:
         report = service_wim(path, packages, images=image, progress=cb, backend="auto")
     out(report.summary())
-    if report.status == "partial":
-        raise errors.WimcoreError("some packages could not be staged (see the summary above)")
+    if report.status in ("partial", "incomplete"):
+        raise errors.WimcoreError("not every package reached the image (see the summary above: "
+                                  "status " + report.status + ")")
 
 
 HANDLERS: dict[str, Callable[[Args], None]] = {
