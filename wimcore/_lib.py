@@ -114,6 +114,23 @@ def emit_warnings(messages: list[str]) -> None:
             warnings.warn(message, errors.WimlibWarning, stacklevel=4)
 
 
+def catch_xml_errors() -> None:
+    """Before a call that parses WIM XML: libxml2's parser errors are kept, not printed."""
+    global _xml
+    if _xml is None:
+        from wimcore._native import libxml2
+
+        _xml = libxml2
+    _xml.catch_errors()
+
+
+_xml: Any = None
+
+
+def _xml_messages() -> list[str]:
+    return [f"libxml2: {m}" for m in _xml.take()] if _xml is not None else []
+
+
 def take_messages() -> str:
     """Return (and consume) the errors libwimlib printed since the last call.
 
@@ -121,13 +138,13 @@ def take_messages() -> str:
     """
     found_errors, found_warnings = split_messages(_drain())
     emit_warnings(found_warnings)
-    return " | ".join(found_errors)
+    return " | ".join(found_errors + _xml_messages())
 
 
 def flush_warnings() -> None:
     """After a successful call: everything libwimlib printed becomes a warning."""
     found_errors, found_warnings = split_messages(_drain())
-    emit_warnings(found_warnings + found_errors)
+    emit_warnings(found_warnings + found_errors + _xml_messages())
 
 
 def raise_for(code: int, *, path: str | os.PathLike[str] | None = None,

@@ -663,6 +663,7 @@ def _open_ptr(path: str | os.PathLike[str], *, write_access: bool, check_integri
         flags |= lib.WIMLIB_OPEN_FLAG_CHECK_INTEGRITY
     out = ffi.new("WIMStruct **")
     bridge, func, handle = standalone(progress)
+    _lib.catch_xml_errors()
     code = lib.wimlib_open_wim_with_progress(_lib.cstr(p), flags, out, func, handle)
     if code == 0:
         # libwimlib keeps the progress function registered on the new WIMStruct; the

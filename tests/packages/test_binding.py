@@ -22,7 +22,7 @@ def test_library_loads_and_self_tests() -> None:
     assert lib.MSCABD_PARAM_SALVAGE == 3
 
 
-@pytest.mark.parametrize("name", ["_libwim_abi", "_mspack_abi", "_hivex_abi"])
+@pytest.mark.parametrize("name", ["_libwim_abi", "_mspack_abi", "_hivex_abi", "_libxml2_abi"])
 def test_generated_ffi_is_current(name: str) -> None:
     from pathlib import Path
 

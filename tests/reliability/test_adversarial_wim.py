@@ -177,6 +177,51 @@ def test_hostile_wim_xml(honest: Path, tmp_path: Path, label: str) -> None:
             assert "root:" not in name and len(name) < 10_000
 
 
+def _libwim_parses_with_libxml2() -> bool:
+    """libwimlib before 1.14 parses XML with libxml2 (1.14 has its own parser)."""
+    major, minor = (int(x) for x in wimcore.libwimlib_version().split(".")[:2])
+    return (major, minor) < (1, 14)
+
+
+@pytest.mark.parametrize("label", ["malformed", "deep nesting", "billion laughs", "not xml"])
+def test_hostile_xml_is_one_error_line_on_the_command_line(honest: Path, tmp_path: Path,
+                                                           label: str) -> None:
+    """libxml2 (libwimlib 1.13's XML parser) prints parser errors to stderr; wimcore keeps
+    them and puts them in its one error line instead."""
+    import subprocess
+    import sys
+
+    p = tmp_path / "xml.wim"
+    shutil.copy(honest / "raw.wim", p)
+    replace_xml(p, XML_CASES[label])
+    exe = Path(sys.executable).with_name("wimcore")
+    for argv in (["info", str(p)], ["dism", "/Get-ImageInfo", f"/ImageFile:{p}", "/Index:1"]):
+        proc = subprocess.run([str(exe), *argv], capture_output=True, check=False)
+        if proc.returncode == 0:
+            continue  # this libwimlib accepted the document: nothing to report
+        lines = proc.stderr.decode().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("wimcore: error:"), (label, lines)
+        if _libwim_parses_with_libxml2() and label != "not xml":
+            assert "libxml2:" in lines[0], lines
+
+
+def test_dism_image_info_survives_nonsense_numbers(honest: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    p = tmp_path / "xml.wim"
+    shutil.copy(honest / "raw.wim", p)
+    replace_xml(p, '<WIM><TOTALBYTES>1</TOTALBYTES><IMAGE INDEX="1"><NAME>N</NAME>'
+                   "<TOTALBYTES>nope</TOTALBYTES><DIRCOUNT>-3</DIRCOUNT><WINDOWS>"
+                   "<ARCH>abc</ARCH><VERSION><BUILD>x</BUILD></VERSION></WINDOWS>"
+                   "</IMAGE></WIM>")
+    exe = Path(sys.executable).with_name("wimcore")
+    proc = subprocess.run([str(exe), "dism", "/Get-ImageInfo", f"/ImageFile:{p}", "/Index:1"],
+                          capture_output=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert b"Name : N" in proc.stdout
+
+
 HEADER_CLAIMS = {
     "1.8 billion images": (44, "<I", 1_821_179_905),
     "70000 images": (44, "<I", 70_000),

@@ -321,7 +321,7 @@ def get_image_info(args: Args) -> None:
         images = list(w.images) if selected is None else [w.images[selected]]
         for img in images:
             get = img.get_property
-            total = int(get("TOTALBYTES") or 0)
+            total = img.info.total_bytes or 0
             out(f"Index : {img.index}")
             out(f"Name : {get('NAME') or ''}")
             out(f"Description : {get('DESCRIPTION') or ''}")
