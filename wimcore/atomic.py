@@ -34,7 +34,7 @@ def sweep_stale(dest: Path) -> list[Path]:
         return removed
     for path in candidates:
         pid_text = path.name[len(prefix):-len(TEMP_MARK)].split(".")[0]
-        if not pid_text.isdigit() or _alive(int(pid_text)):
+        if not pid_text.isdigit() or pid_alive(int(pid_text)):
             continue
         try:
             if path.is_dir() and not path.is_symlink():
@@ -47,7 +47,8 @@ def sweep_stale(dest: Path) -> list[Path]:
     return removed
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True when process ``pid`` exists on this host (ours included)."""
     if pid == os.getpid():
         return True
     try:

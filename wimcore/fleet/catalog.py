@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from wimcore.atomic import pid_alive
 from wimcore.fleet.errors import CatalogError, CatalogVersionError, NotRegisteredError
 
 ENV_CATALOG = "WIMCORE_CATALOG"
@@ -203,16 +204,6 @@ def default_catalog_path() -> Path:
 def now_iso() -> str:
     """The current UTC time, ISO 8601, to the second."""
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Catalog:
@@ -564,7 +555,7 @@ class Catalog:
         gone = [r["id"] for r in self._rows(
             "SELECT id, client_host, client_pid FROM runs WHERE status='in process'")
             if r["client_host"] == host and r["client_pid"] != os.getpid()
-            and not _pid_alive(int(r["client_pid"]))]
+            and not pid_alive(int(r["client_pid"]))]
         for run_id in gone:
             recovered = self._recover_records(run_id)
             self.finish_run(run_id, "failed", "the client stopped before the run finished"
