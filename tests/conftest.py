@@ -86,6 +86,32 @@ def make_wim(tmp_path: Path) -> Callable[..., Path]:
     return _make
 
 
-def sha256(path: Path) -> str:
+def sha256(path: str | Path) -> str:
     """Digest of a whole file, to prove it is byte-identical."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="session")
+def sample_master(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample media, built once (read-only by convention: copy it before changing)."""
+    from wimcore.media.sample import create_sample
+
+    return create_sample(tmp_path_factory.mktemp("sample") / "media", seed=0)
+
+
+@pytest.fixture
+def media(sample_master: Path, tmp_path: Path) -> Path:
+    """A private copy of the sample media (timestamps kept)."""
+    dest = tmp_path / "media"
+    shutil.copytree(sample_master, dest, copy_function=shutil.copy2)
+    return dest
+
+
+def tree_hashes(root: Path) -> dict[str, tuple[str, int]]:
+    """{relative path: (sha1, mtime_ns)} of every file under root."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            out[p.relative_to(root).as_posix()] = (hashlib.sha1(p.read_bytes()).hexdigest(),
+                                                  p.stat().st_mtime_ns)
+    return out

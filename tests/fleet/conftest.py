@@ -22,12 +22,28 @@ from pathlib import Path
 
 import pytest
 
+import wimcore
+from tests.conftest import sha256
 from tests.vm.conftest import build_standin, standin_guest
 from wimcore.fleet.catalog import Catalog
 from wimcore.fleet.library import add_images
 from wimcore.fleet.updates import add_updates
+from wimcore.servicing import inventory
 
 BIN = Path(sys.executable).parent
+
+#: the sample updates' package identities
+LCU = "Package_for_RollupFix~31bf3856ad364e35~amd64~~26100.2033.1.6"
+SSU = "Package_for_ServicingStack_2032~31bf3856ad364e35~amd64~~26100.2032.1.2"
+
+
+digest = sha256  # "byte-identical" in the fleet tests
+
+
+def staged_keys(path: Path) -> set[str]:
+    """The package keys staged in image 1 of a WIM, from the mount-free inventory."""
+    with wimcore.open(path) as wim:
+        return {s.key for s in inventory(wim.images[1]).staged}
 
 __all__ = ["build_standin", "standin_guest"]  # the vm tests' fixtures, shared here
 

@@ -7,7 +7,6 @@ says which.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -18,20 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import wimcore
-from tests.fleet.conftest import BIN, DaskCluster, FleetEnv, wait_for
-from wimcore.servicing import inventory
-
-LCU = "Package_for_RollupFix~31bf3856ad364e35~amd64~~26100.2033.1.6"
-SSU = "Package_for_ServicingStack_2032~31bf3856ad364e35~amd64~~26100.2032.1.2"
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def staged_keys(path: Path) -> set[str]:
-    with wimcore.open(path) as wim:
-        return {s.key for s in inventory(wim.images[1]).staged}
+from tests.fleet.conftest import BIN, LCU, SSU, DaskCluster, FleetEnv, digest, staged_keys, wait_for
 
 
 def sql(db: Path, query: str) -> list[list[str]]:

@@ -5,7 +5,6 @@ Every image ends byte-identical or fully serviced; the catalog says which.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from pathlib import Path
 from typing import Any
@@ -13,25 +12,13 @@ from typing import Any
 import pytest
 
 import wimcore
-from tests.fleet.conftest import DaskCluster, FleetEnv
+from tests.fleet.conftest import LCU, SSU, DaskCluster, FleetEnv, digest, staged_keys
 from wimcore.fleet.errors import RemoveSupersededRefusedError
 from wimcore.fleet.library import add_images
 from wimcore.fleet.planning import plan_images
 from wimcore.fleet.runner import RunOptions, run_fleet
 from wimcore.fleet.task import ImageTask, service_image
-from wimcore.servicing import inventory, service_wim
-
-LCU = "Package_for_RollupFix~31bf3856ad364e35~amd64~~26100.2033.1.6"
-SSU = "Package_for_ServicingStack_2032~31bf3856ad364e35~amd64~~26100.2032.1.2"
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def staged_keys(path: Path) -> set[str]:
-    with wimcore.open(path) as wim:
-        return {s.key for s in inventory(wim.images[1]).staged}
+from wimcore.servicing import service_wim
 
 
 def _rows(fleet: FleetEnv, run_id: str) -> dict[int, dict[str, Any]]:

@@ -4,23 +4,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 from pathlib import Path
 
-from tests.fleet.conftest import DaskCluster, FleetEnv
+from tests.fleet.conftest import LCU, SSU, DaskCluster, FleetEnv, digest
 from wimcore.fleet.library import add_images
 from wimcore.fleet.planning import plan_images
 from wimcore.fleet.runner import run_state
 from wimcore.fleet.task import ImageTask, service_image
-
-LCU = "Package_for_RollupFix~31bf3856ad364e35~amd64~~26100.2033.1.6"
-SSU = "Package_for_ServicingStack_2032~31bf3856ad364e35~amd64~~26100.2032.1.2"
-
-
-def digest(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def add_winpe(fleet: FleetEnv, sample4: Path) -> int:

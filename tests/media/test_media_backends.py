@@ -10,48 +10,30 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 import wimcore
-from tests.servicing.installs import record_install
+from tests.conftest import tree_hashes
+from tests.servicing.installs import ClaimingBackend, record_install
 from wimcore.media.pipeline import ServiceOptions, service
 from wimcore.packages.errors import NotAnUpdateError, PackageTamperedError
-from wimcore.progress import ProgressCallback
-from wimcore.servicing.backend import ImageJob, ImageOutcome, PackageOutcome, PackageResult
+from wimcore.servicing.backend import ImageJob
 from wimcore.servicing.errors import ImageTypeError
 from wimcore.servicing.image_inventory import Inventory, inventory
-
-from .conftest import tree_hashes
 
 SHARED_CABS = Path(__file__).parents[2] / ".." / "shared" / "data" / "cab"
 NEW_SETUP_FILE = b"MZ dismcore.dll as the serviced Setup image has it"
 
 
-class _RecordingBackend:
+class _RecordingBackend(ClaimingBackend):
     """Installs by recording what an install records; one batch for every image."""
 
     name = "test-recording"
-    batches = True
 
     def __init__(self) -> None:
-        self.calls: list[list[str]] = []
-
-    def refusal(self, inv: Inventory) -> str | None:
-        return None
-
-    def apply(self, jobs: Sequence[ImageJob], *, work: Path,
-              progress: ProgressCallback | None = None) -> list[ImageOutcome]:
-        self.calls.append([j.label for j in jobs])
-        out = []
-        for job in jobs:
-            _record_install(job, work)
-            out.append(ImageOutcome(job.label, job.index, job.plan.image_name, self.name, [
-                PackageOutcome(e.key, e.kb, e.kind, PackageResult.INSTALLED, "exit code 0",
-                               self.name, exit_code=0) for e in job.entries], changed=True))
-        return out
+        super().__init__(_record_install)
 
 
 class _RefusingBackend(_RecordingBackend):

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import wimcore
+from tests.conftest import tree_hashes
 from wimcore.errors import Cancelled
 from wimcore.media.errors import MediaStepError, NotEnoughSpaceError
 from wimcore.media.pipeline import ServiceOptions, service
@@ -18,8 +19,6 @@ from wimcore.media.sample import SETUP_NAME, WINPE_NAME, WINRE_NAME
 from wimcore.media.wimspace import reclaimable_bytes
 from wimcore.progress import ProgressEvent, ProgressKind
 from wimcore.servicing.image_inventory import inventory
-
-from .conftest import tree_hashes
 
 WINRE = "/Windows/System32/Recovery/Winre.wim"
 

@@ -7,11 +7,10 @@ from pathlib import Path
 import pytest
 
 import wimcore
+from tests.conftest import tree_hashes
 from wimcore.errors import DestinationExistsError
 from wimcore.media.sample import SETUP_NAME, WINPE_NAME, WINRE_NAME, create_sample
 from wimcore.servicing.image_inventory import inventory
-
-from .conftest import tree_hashes
 
 
 def test_layout(sample_master: Path) -> None:

@@ -8,13 +8,14 @@ DISM's /Add-Package does as far as wimcore's inventory can see: the package ``.m
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from wimcore.hive import Hive, ValueType
 from wimcore.packages.model import cu_target
-from wimcore.servicing.backend import ImageJob
-from wimcore.servicing.image_inventory import CBS_PACKAGES, CURRENT_VERSION
+from wimcore.progress import ProgressCallback
+from wimcore.servicing.backend import ImageJob, ImageOutcome, PackageOutcome, PackageResult
+from wimcore.servicing.image_inventory import CBS_PACKAGES, CURRENT_VERSION, Inventory
 
 SOFTWARE = "/Windows/System32/config/SOFTWARE"
 
@@ -44,3 +45,30 @@ def record_install(job: ImageJob, work: Path, extra: Mapping[str, bytes] = {}) -
             local = folder / f"extra-{n}"
             local.write_bytes(data)
             edit.add(local, path)
+
+
+class ClaimingBackend:
+    """A batching test backend that says every package installed; ``record`` decides what
+    the image shows (``None``: nothing), so the post-check has something real to judge."""
+
+    name = "test-claims"
+    batches = True
+
+    def __init__(self, record: Callable[[ImageJob, Path], None] | None) -> None:
+        self.record = record
+        self.calls: list[list[str]] = []
+
+    def refusal(self, inv: Inventory) -> str | None:
+        return None
+
+    def apply(self, jobs: Sequence[ImageJob], *, work: Path,
+              progress: ProgressCallback | None = None) -> list[ImageOutcome]:
+        self.calls.append([j.label for j in jobs])
+        out = []
+        for job in jobs:
+            if self.record is not None:
+                self.record(job, work)
+            out.append(ImageOutcome(job.label, job.index, job.plan.image_name, self.name, [
+                PackageOutcome(e.key, e.kb, e.kind, PackageResult.INSTALLED, "exit code 0",
+                               self.name, exit_code=0) for e in job.entries], changed=True))
+        return out

@@ -8,23 +8,18 @@ only claims success. The post-check reads the committed image with the inventory
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 import winfactory as wf
 
 import wimcore
-from tests.servicing.installs import record_install
+from tests.servicing.installs import ClaimingBackend, record_install
 from wimcore.hive import Hive, ValueType
-from wimcore.progress import ProgressCallback
 from wimcore.servicing import inventory, service_wim
 from wimcore.servicing.backend import (
     BackendOptions,
     ImageJob,
-    ImageOutcome,
-    PackageOutcome,
-    PackageResult,
     StagedBackend,
     choose_backend,
     get_backend,
@@ -32,36 +27,10 @@ from wimcore.servicing.backend import (
 from wimcore.servicing.image_inventory import CURRENT_VERSION
 
 
-class _ClaimingBackend:
-    """Says every package installed; ``record`` decides whether the image shows it."""
-
-    name = "test-claims"
-    batches = True
-
-    def __init__(self, record: Callable[[ImageJob, Path], None] | None) -> None:
-        self.record = record
-        self.calls: list[list[str]] = []
-
-    def refusal(self, inv: wimcore.servicing.Inventory) -> str | None:
-        return None
-
-    def apply(self, jobs: Sequence[ImageJob], *, work: Path,
-              progress: ProgressCallback | None = None) -> list[ImageOutcome]:
-        self.calls.append([j.label for j in jobs])
-        out = []
-        for job in jobs:
-            if self.record is not None:
-                self.record(job, work)
-            out.append(ImageOutcome(job.label, job.index, job.plan.image_name, self.name, [
-                PackageOutcome(e.key, e.kb, e.kind, PackageResult.INSTALLED, "exit code 0",
-                               self.name, exit_code=0) for e in job.entries], changed=True))
-        return out
-
-
 def test_recorded_install_is_installed_and_committed(win_wim, tmp_path: Path) -> None:
     path = win_wim(wf.WinSpec(), wf.WinSpec(edition="Enterprise"))
     msu = wf.msu_file(tmp_path / "w.msu", [wf.ssu(), wf.lcu()])
-    backend = _ClaimingBackend(record_install)
+    backend = ClaimingBackend(record_install)
     report = service_wim(path, [msu], backend=backend)
     assert backend.calls == [["install.wim:1", "install.wim:2"]]  # one batch: one boot
     assert report.committed and report.backend == "test-claims"
@@ -80,7 +49,7 @@ def test_success_without_records_is_failed_not_installed(win_wim, tmp_path: Path
     before = wf.digest(path)
     msu = wf.msu_file(tmp_path / "w.msu", [wf.ssu(), wf.lcu()])
     with pytest.raises(wimcore.servicing.ServicingRunError) as info:
-        service_wim(path, [msu], backend=_ClaimingBackend(None))
+        service_wim(path, [msu], backend=ClaimingBackend(None))
     img = info.value.report.images[0]
     assert img.status == "failed"
     states = {p["state"] for p in img.outcome["packages"]}
@@ -106,7 +75,7 @@ def test_lcu_without_ubr_is_not_installed(win_wim, tmp_path: Path) -> None:
 
     path = win_wim(wf.WinSpec())
     msu = wf.msu_file(tmp_path / "w.msu", [wf.ssu(), wf.lcu()])
-    report = service_wim(path, [msu], backend=_ClaimingBackend(cbs_only),
+    report = service_wim(path, [msu], backend=ClaimingBackend(cbs_only),
                          continue_on_error=True)
     by_kind = {p["kind"]: p for p in report.images[0].outcome["packages"]}
     assert by_kind["servicing-stack"]["state"] == "installed"

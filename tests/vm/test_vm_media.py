@@ -9,41 +9,21 @@ hangs leaves every file of the media byte-identical.
 
 from __future__ import annotations
 
-import hashlib
-import shutil
 from pathlib import Path
 
 import pytest
 
 import wimcore
+from tests.conftest import tree_hashes
 from tests.vm.standin.build import StandinGuest
 from tests.vm.vmfactory import standin_backend
 from wimcore.media.pipeline import ServiceOptions, service
-from wimcore.media.sample import create_sample
 from wimcore.progress import ProgressEvent
 from wimcore.servicing import inventory
 from wimcore.servicing.vm import errors as vmerr
 
 LCU_KEY = "Package_for_RollupFix~31bf3856ad364e35~amd64~~26100.2033.1.6"
 SAFEOS_KEY = "Package_for_SafeOSDU~31bf3856ad364e35~amd64~~26100.2030.1.1"
-
-
-@pytest.fixture(scope="module")
-def sample_master(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return create_sample(tmp_path_factory.mktemp("vm-media") / "media", seed=0)
-
-
-@pytest.fixture
-def media(sample_master: Path, tmp_path: Path) -> Path:
-    dest = tmp_path / "media"
-    shutil.copytree(sample_master, dest, copy_function=shutil.copy2)
-    return dest
-
-
-def _hashes(root: Path) -> dict[str, tuple[str, int]]:
-    return {p.relative_to(root).as_posix(): (hashlib.sha1(p.read_bytes()).hexdigest(),
-                                             p.stat().st_mtime_ns)
-            for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def test_winre_install_index_and_both_boot_images_in_one_boot(
@@ -92,14 +72,14 @@ def test_winre_install_index_and_both_boot_images_in_one_boot(
 
 def test_a_hanging_guest_leaves_the_media_byte_identical(
         standin_guest: StandinGuest, media: Path, tmp_path: Path) -> None:
-    before = _hashes(media)
+    before = tree_hashes(media)
     with pytest.raises(wimcore.WimcoreError) as info:
         service(media, media / "updates", ServiceOptions(
             images=[1], backend=standin_backend(standin_guest, modes="hang", timeout=12.0),
             work_dir=tmp_path / "work", iso=tmp_path / "never.iso"))
     chain = [info.value, info.value.__cause__]
     assert any(isinstance(e, vmerr.GuestTimeoutError) for e in chain), chain
-    assert _hashes(media) == before
+    assert tree_hashes(media) == before
     assert not (tmp_path / "never.iso").exists()
     work = tmp_path / "work"
     assert not (work.exists() and list(work.rglob("*.img")))
