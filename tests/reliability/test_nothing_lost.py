@@ -8,16 +8,15 @@ import os
 import random
 import resource
 import shutil
-import signal
 import subprocess
-import sys
-import time
+import zlib
 from pathlib import Path
 
 import pytest
 
 import wimcore
-from tests.conftest import REPO, imagex, sha256
+from tests.conftest import imagex, sha256
+from tests.reliability.kills import kill_mid_write, run_to_completion, spawn
 
 KILL_ROUNDS = int(os.environ.get("WIMCORE_KILL_ROUNDS", "6"))
 
@@ -35,13 +34,6 @@ def slow_wim(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "slow.wim"
 
 
-def _spawn(*args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "tests.reliability.ops", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            cwd=REPO)
-
-
 def _verifies(path: Path) -> bool:
     try:
         wimcore.verify(path)
@@ -54,47 +46,54 @@ def _temp_litter(folder: Path) -> list[Path]:
     return [p for p in folder.iterdir() if ".wimcore-tmp" in p.name]
 
 
+def _op_args(op: str, wim: Path, dest: Path) -> list[str]:
+    return [op, str(wim), str(dest)] if op == "export" else [op, str(wim)]
+
+
 @pytest.mark.parametrize("op", ["export", "commit", "optimize"])
 def test_sigkill_at_random_points(slow_wim: Path, tmp_path: Path, op: str) -> None:
-    rng = random.Random(hash(op) & 0xFFFF)
+    """SIGKILL at random stream-write events: every kill lands mid-write (the child holds
+    there), leaves the input byte-identical, no output under the final name and only a
+    temporary that the next writer sweeps; the same op run to the end gives a whole WIM."""
+    rng = random.Random(zlib.crc32(op.encode()))
     original = sha256(slow_wim)
-    outcomes = {"before-write": 0, "mid-write": 0, "completed": 0}
+
+    # One run to the end: the outcome a kill must never half-produce, and how many write
+    # events there are to choose kill points from.
+    work = tmp_path / "whole"
+    work.mkdir()
+    wim = work / "in.wim"
+    shutil.copy(slow_wim, wim)
+    dest = work / "out.wim"
+    whole = run_to_completion(*_op_args(op, wim, dest))
+    assert whole.partial >= 2, f"{op}: too few write events to kill between: {whole}"
+    result = dest if op == "export" else wim
+    assert _verifies(result)
+    if op != "export":
+        assert sha256(wim) != original  # rewritten (recompressed to LZMS)
+    assert _temp_litter(work) == []
+    outcomes = {"completed": 1, "mid-write": 0}
+
     for n in range(KILL_ROUNDS):
         work = tmp_path / f"round{n}"
         work.mkdir()
         wim = work / "in.wim"
         shutil.copy(slow_wim, wim)
         dest = work / "out.wim"
-        proc = _spawn(op, str(wim), str(dest)) if op == "export" else _spawn(op, str(wim))
-        assert proc.stdout is not None
-        ready = proc.stdout.readline().strip() == "READY"
-        time.sleep(rng.uniform(0.0, 1.5))
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=60)
-        if op == "export":
-            assert sha256(wim) == original
-            if dest.exists():  # only ever complete
-                assert _verifies(dest)
-                outcomes["completed"] += 1
-            else:
-                outcomes["mid-write" if ready else "before-write"] += 1
-        else:
-            if sha256(wim) == original:
-                outcomes["mid-write" if ready else "before-write"] += 1
-            else:  # the rename happened: then the new file is whole
-                assert _verifies(wim)
-                outcomes["completed"] += 1
-        # Leftover temporaries never carry the final name and are swept by the next writer.
+        kill_mid_write(rng.randint(2, whole.partial), *_op_args(op, wim, dest))
+        assert sha256(wim) == original, f"{op}: round {n} changed the input"
+        assert not dest.exists(), f"{op}: round {n} left an output under the final name"
         litter = _temp_litter(work)
-        if litter:
-            if op == "export":
-                dest.unlink(missing_ok=True)
-                wimcore.export(wim, 1, dest)  # the next writer of that name
-            else:
-                with wimcore.open(wim, writable=True) as w:
-                    w.commit()
-            assert _temp_litter(work) == []
-    print(f"\n{op}: {KILL_ROUNDS} kills: {outcomes}")
+        assert litter, f"{op}: round {n} was killed mid-write but left no temporary"
+        # The leftover temporary never carries the final name; the next writer sweeps it.
+        if op == "export":
+            wimcore.export(wim, 1, dest)
+        else:
+            with wimcore.open(wim, writable=True) as w:
+                w.commit()
+        assert _temp_litter(work) == []
+        outcomes["mid-write"] += 1
+    assert outcomes == {"completed": 1, "mid-write": KILL_ROUNDS}
 
 
 @pytest.mark.parametrize("op", ["export", "commit", "optimize"])
@@ -104,8 +103,8 @@ def test_out_of_space_is_a_clear_error(slow_wim: Path, tmp_path: Path, op: str) 
     original = sha256(wim)
     dest = tmp_path / "out.wim"
     limit = f"fsize={wim.stat().st_size // 3}"
-    args = [op, limit, str(wim)] + ([str(dest)] if op == "export" else [])
-    proc = _spawn(*args)
+    args = [limit, op, str(wim)] + ([str(dest)] if op == "export" else [])
+    proc = spawn(*args)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 3, (out, err)
     assert "ERROR FileSystemError" in out, out
@@ -143,10 +142,10 @@ def test_two_writers_one_locked_neither_corrupts(slow_wim: Path, tmp_path: Path)
     wim = tmp_path / "shared.wim"
     shutil.copy(slow_wim, wim)
     go = tmp_path / "go"
-    first = _spawn("lock-and-commit", str(wim), "First", str(go))
+    first = spawn("lock-and-commit", str(wim), "First", str(go))
     assert first.stdout is not None
     assert first.stdout.readline().strip() == "LOCKED"
-    second = _spawn("lock-and-commit", str(wim), "Second")
+    second = spawn("lock-and-commit", str(wim), "Second")
     out2, _ = second.communicate(timeout=120)
     go.touch()
     out1, _ = first.communicate(timeout=120)
