@@ -42,7 +42,7 @@ from wimcore.servicing.vm.guestjob import (
 )
 from wimcore.servicing.vm.jobdisk import read_answer
 from wimcore.servicing.vm.results import parse_results, parse_serial_line
-from wimcore.servicing.vm.winpe import check_target, inspect_winpe, parse_winpe
+from wimcore.servicing.vm.winpe import WinPESource, check_target, inspect_winpe, parse_winpe
 
 JOB_ID = "0123456789abcdef"
 
@@ -312,8 +312,8 @@ def test_results_read_back_from_a_job_volume_with_limits(tmp_path: Path) -> None
 # -- WinPE and its checks ----------------------------------------------------------------------
 
 def test_winpe_source_syntax() -> None:
-    assert parse_winpe("media/sources/boot.wim:2") == parse_winpe("media/sources/boot.wim:2")
-    assert parse_winpe("media/sources/boot.wim:2").index == 2
+    assert parse_winpe("media/sources/boot.wim:2") == WinPESource(Path("media/sources/boot.wim"),
+                                                                2)
     assert parse_winpe("winpe.wim").index == 1
     assert parse_winpe("dir:with:colons/winpe.wim").path == Path("dir:with:colons/winpe.wim")
     with pytest.raises(vmerr.NotWinPEError):
