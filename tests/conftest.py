@@ -16,6 +16,16 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
 
+def shared_path(*parts: str) -> Path:
+    """A file of the project's shared data (``../shared``); skip when it is absent (a skip
+    that fails the run in CI, see :func:`pytest_runtest_makereport`)."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared data not found: {path} (clone the project's shared folder "
+                    f"beside the repository)")
+    return path
+
+
 def make_tree(root: Path, *, seed: int = 1, files: int = 24, max_size: int = 40_000) -> Path:
     """A deterministic tree of text, random and duplicate files in a few folders."""
     rng = random.Random(seed)

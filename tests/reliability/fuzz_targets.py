@@ -3,7 +3,8 @@
 Not collected directly (the name does not start with ``test_``): ``test_fuzz.py`` runs this
 file in a child pytest so that a crash in C is reported as a failure, not a dead runner.
 ``WIMCORE_FUZZ_EXAMPLES`` sets the examples per target; ``WIMCORE_FUZZ_REPORT`` names a
-JSON file that receives the number of inputs each target ran.
+JSON file that receives, per target, the number of inputs it ran and how many of them the
+parser accepted ("ok") or refused with a typed error ("error").
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ import os
 import random
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import wimcore
 from tests.conftest import SHARED
-from tests.packages.pkgfactory import update_mum
+from tests.packages.pkgfactory import make_cab, update_mum
 from tests.reliability.exercise import use_cab, use_hive, use_wim
 from wimcore.hive import build_hive
 from wimcore.imageinfo import parse_wim_xml
@@ -29,6 +31,7 @@ from wimcore.packages.model import parse_mum
 
 EXAMPLES = int(os.environ.get("WIMCORE_FUZZ_EXAMPLES", "100"))
 RUNS: Counter[str] = Counter()
+OUTCOMES: dict[str, Counter[str]] = {}
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
                 suppress_health_check=list(HealthCheck))
 
@@ -36,7 +39,18 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
 def _report() -> None:
     target = os.environ.get("WIMCORE_FUZZ_REPORT")
     if target:
-        Path(target).write_text(json.dumps(dict(RUNS)))
+        Path(target).write_text(json.dumps({"runs": dict(RUNS), "outcomes": {
+            name: dict(counts) for name, counts in OUTCOMES.items()}}))
+
+
+def _tried(target: str, action: Callable[[], object]) -> None:
+    """Run one input through a parser: a typed error is an answer, anything else fails."""
+    try:
+        action()
+    except wimcore.WimcoreError:
+        OUTCOMES.setdefault(target, Counter())["error"] += 1
+    else:
+        OUTCOMES.setdefault(target, Counter())["ok"] += 1
 
 
 atexit.register(_report)
@@ -58,8 +72,10 @@ SEED_HIVE = build_hive({"Microsoft": {"Windows NT": {"CurrentVersion": {
     "CurrentBuild": "26100", "UBR": 1742, "ProductName": "Windows 11 Pro"}}}})
 SEED_MUM = update_mum(name="Package_for_RollupFix", version="26100.2033.1.6", kb="KB5044284",
                       release_type="Security Update")
-SEED_CABS = [p.read_bytes() for p in sorted((SHARED / "data" / "cab").glob("*.cab"))
-             if "multi" not in p.name]
+CAB_SEEDS = SHARED / "data" / "cab"
+SHARED_CAB_SEEDS = ("mszip_lzx_qtm.cab", "normal_2files_2folders.cab")
+SEED_CABS = [make_cab({"a.txt": b"alpha " * 400, "dir\\b.bin": bytes(range(256)) * 4})] + [
+    (CAB_SEEDS / name).read_bytes() for name in SHARED_CAB_SEEDS if (CAB_SEEDS / name).exists()]
 
 MUTATIONS = st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), min_size=1,
                      max_size=8)
@@ -81,15 +97,13 @@ def _scratch() -> Path:
 
 @FUZZ
 @given(edits=MUTATIONS, cut=st.none() | st.integers(min_value=0))
+@example(edits=[], cut=None)  # the seed itself: must parse ("ok")
 def test_fuzz_open_wim(edits: list[tuple[int, int]], cut: int | None) -> None:
     RUNS["open WIM"] += 1
     work = _scratch()
     path = work / "f.wim"
     path.write_bytes(mutate(SEED_WIM, edits, cut))
-    try:
-        use_wim(path, work / "out")
-    except wimcore.WimcoreError:
-        pass
+    _tried("open WIM", lambda: use_wim(path, work / "out"))
     assert {p.name for p in work.iterdir()} <= {"f.wim", "out"}
 
 
@@ -100,43 +114,35 @@ def test_fuzz_open_wim(edits: list[tuple[int, int]], cut: int | None) -> None:
 def test_fuzz_wim_xml(text: str) -> None:
     RUNS["WIM XML"] += 1
     for data in (text.encode("utf-8", "surrogatepass"), text.encode("utf-16", "surrogatepass")):
-        try:
-            parse_wim_xml(data)
-        except wimcore.WimcoreError:
-            pass
+        _tried("WIM XML", lambda d=data: parse_wim_xml(d))
 
 
 @FUZZ
 @given(edits=MUTATIONS, cut=st.none() | st.integers(min_value=0))
+@example(edits=[], cut=None)  # the seed itself: must parse ("ok")
 def test_fuzz_update_mum(edits: list[tuple[int, int]], cut: int | None) -> None:
     RUNS["update.mum"] += 1
-    try:
-        parse_mum(mutate(SEED_MUM, edits, cut))
-    except wimcore.WimcoreError:
-        pass
+    _tried("update.mum", lambda: parse_mum(mutate(SEED_MUM, edits, cut)))
 
 
 @FUZZ
 @given(which=st.integers(min_value=0), edits=MUTATIONS, cut=st.none() | st.integers(min_value=0))
+@example(which=0, edits=[], cut=None)  # each seed itself: must extract ("ok")
+@example(which=1, edits=[], cut=None)
+@example(which=2, edits=[], cut=None)
 def test_fuzz_cabinet(which: int, edits: list[tuple[int, int]], cut: int | None) -> None:
     RUNS["cabinet"] += 1
-    if not SEED_CABS:
-        return
+    assert len(SEED_CABS) == 1 + len(SHARED_CAB_SEEDS), f"cabinet seeds missing from {CAB_SEEDS}"
     work = _scratch()
     path = work / "f.cab"
     path.write_bytes(mutate(SEED_CABS[which % len(SEED_CABS)], edits, cut))
-    try:
-        use_cab(path, work / "out", follow_set=False)
-    except wimcore.WimcoreError:
-        pass
+    _tried("cabinet", lambda: use_cab(path, work / "out", follow_set=False))
     assert {p.name for p in work.iterdir()} <= {"f.cab", "out"}
 
 
 @FUZZ
 @given(edits=MUTATIONS, cut=st.none() | st.integers(min_value=0))
+@example(edits=[], cut=None)  # the seed itself: must parse ("ok")
 def test_fuzz_hive(edits: list[tuple[int, int]], cut: int | None) -> None:
     RUNS["hive"] += 1
-    try:
-        use_hive(mutate(SEED_HIVE, edits, cut))
-    except wimcore.WimcoreError:
-        pass
+    _tried("hive", lambda: use_hive(mutate(SEED_HIVE, edits, cut)))
