@@ -170,8 +170,6 @@ def _wim_of(tmp_path: Path, files: dict[str, bytes]) -> Path:
 
 
 def test_wim_container_msu(tmp_path: Path) -> None:
-    if getattr(wimcore, "open", None) is None:
-        pytest.skip("wimcore.open (the core WIM API) does not exist yet")
     mum = update_mum(name="Package_for_RollupFix", version="26100.2.1.1", kb="KB5098888")
     wim = _wim_of(tmp_path, {"update.mum": mum, "amd64_y/payload.txt": b"payload"})
     stem = "Windows11.0-KB5098888-x64"
