@@ -80,9 +80,10 @@ def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
                                 start_new_session=True, cwd=log.parent)
 
 
-def start_cluster(folder: Path, n_workers: int, *, resources: list[str | None] | None = None
-                  ) -> DaskCluster:
-    """``dask scheduler`` and ``n_workers`` ``dask worker`` (one thread, 2 GiB each)."""
+def start_cluster(folder: Path, n_workers: int, *, resources: list[str | None] | None = None,
+                  preloads: list[str | None] | None = None) -> DaskCluster:
+    """``dask scheduler`` and ``n_workers`` ``dask worker`` (one thread, 2 GiB each);
+    ``resources`` and ``preloads`` (a ``--preload`` script) per worker."""
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
@@ -97,6 +98,9 @@ def start_cluster(folder: Path, n_workers: int, *, resources: list[str | None] |
                     "--name", f"w{n}"]
             if extra:
                 args += ["--resources", extra]
+            preload = (preloads or [None] * n_workers)[n]
+            if preload:
+                args += ["--preload", preload]
             cluster.workers.append(_spawn(args, folder / f"worker{n}.log"))
         from distributed import Client
 

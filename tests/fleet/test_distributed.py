@@ -12,12 +12,13 @@ import os
 import signal
 import sqlite3
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import wimcore
 from tests.fleet.conftest import BIN, LCU, SSU, DaskCluster, FleetEnv, digest, staged_keys, wait_for
+
+HOLD_PRELOAD = Path(__file__).with_name("hold_preload.py")
 
 
 def sql(db: Path, query: str) -> list[list[str]]:
@@ -73,41 +74,38 @@ def test_cli_run_on_a_dask_scheduler(fleet: FleetEnv, shared_cluster: DaskCluste
 
 
 def test_worker_killed_mid_run(fleet: FleetEnv, own_cluster: Any) -> None:
-    """SIGKILL a worker while it holds a task: the task is retried on the other one."""
+    """SIGKILL a worker while it holds a task: the task is retried on the other one.
+
+    Worker w0 runs with a preload that freezes it at the first task it is about to
+    execute (tests/fleet/hold_preload.py), so w0 cannot finish that task before the kill
+    and the run cannot end without it: no race between the run and the kill.
+    """
     from distributed import Client
 
-    cluster: DaskCluster = own_cluster(2)
+    cluster: DaskCluster = own_cluster(2, preloads=[str(HOLD_PRELOAD), None])
+    assert cluster.logs is not None
+    marker = cluster.logs / "held-task"
     before = {p: digest(p) for p in fleet.wims()}
     victim = cluster.workers[0]
     with Client(cluster.address) as watcher:
         name_of = {addr: w["name"] for addr, w in
                    watcher.scheduler_info(n_workers=-1)["workers"].items()}
         victim_addr = next(a for a, n in name_of.items() if n == "w0")
-        run = run_cli(fleet, "--scheduler", cluster.address, "--json")
-        killed_key = None
-        try:
-            while killed_key is None:
-                assert run.poll() is None, "the run ended before the worker could be killed"
-                held = [k for k in watcher.processing().get(victim_addr, ())
-                        if str(k).startswith("wimcore-")]
-                if not held:
-                    time.sleep(0.002)
-                    continue
-                os.killpg(victim.pid, signal.SIGSTOP)  # freeze it wherever it is
-                states = watcher.run_on_scheduler(
-                    lambda dask_scheduler, keys=held: {k: dask_scheduler.tasks[k].state
-                                                       for k in keys
-                                                       if k in dask_scheduler.tasks})
-                still = [k for k, s in states.items() if s == "processing"]
-                if still:
-                    os.killpg(victim.pid, signal.SIGKILL)
-                    killed_key = still[0]
-                else:
-                    os.killpg(victim.pid, signal.SIGCONT)
-            out, err = run.communicate(timeout=180)
-        finally:
-            if run.poll() is None:
-                os.killpg(run.pid, signal.SIGKILL)
+    run = run_cli(fleet, "--scheduler", cluster.address, "--json")
+    try:
+        wait_for(lambda: marker.exists() or run.poll() is not None, 600,
+                 "worker w0 to start a task (it holds the first one it gets)")
+        if not marker.exists():
+            out, err = run.communicate(timeout=60)
+            raise AssertionError(f"the run ended (exit {run.returncode}) without giving w0 a "
+                                 f"task: {err}")
+        killed_key = marker.read_text()
+        assert run.poll() is None, "the run ended although w0 holds one of its tasks"
+        os.killpg(victim.pid, signal.SIGKILL)
+        out, err = run.communicate(timeout=600)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
     assert run.returncode == 0, err
     doc = json.loads(out)
     assert doc["status"] == "successful"
