@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 packages=(libwim15 wimtools libmspack0 cabextract libhivex0 xorriso ntfs-3g binutils gcc libwim-dev
           python3-venv
+          # the fleet tests read the catalog with the sqlite3 shell (an independent reader)
+          sqlite3
           # the VM backend's tests: QEMU and the stand-in guest's parts (tests/vm/standin)
           qemu-system-x86 qemu-utils busybox-static libhivex-bin mtools)
 missing=()
@@ -19,8 +21,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 elif ! apt-cache show --no-all-versions linux-image-amd64 2>/dev/null | grep '^Depends:' >/dev/null; then
-  # The stand-in guest's kernel is downloaded at test time (tests/vm/standin/kernel.py):
-  # apt must know the package, so lists that were never fetched are fetched once here.
+  # The stand-in guest's kernel comes from apt (tests/vm/standin/kernel.py): apt must know
+  # the package, so lists that were never fetched are fetched once here.
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "setup: fetching apt's package lists (the VM tests download a kernel package)"
@@ -33,3 +35,16 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,fleet]"
 echo "setup: ready ($(.venv/bin/python --version), libwimlib $(.venv/bin/python -c 'import wimcore; print(wimcore.libwimlib_version())'))"
+
+# The VM tests' stand-in guest: download and unpack the kernel package apt offers (apt-get
+# download + dpkg -x, nothing installed) and build the initrd now, with the tests' own code,
+# into the cache the tests read (~/.cache/wimcore/standin, or $WIMCORE_STANDIN_CACHE): a
+# test never finds it missing, and a failure here names what is wrong.
+echo "setup: caching the stand-in guest (kernel package and initrd) for the VM tests"
+.venv/bin/python - <<'PY'
+from tests.vm.standin.build import DEFAULT_AGENT, build_guest
+
+guest = build_guest(DEFAULT_AGENT)
+state = f"built in {guest.build_seconds:.1f} s" if guest.built else "cached"
+print(f"setup: stand-in guest ready: {guest.kernel_package} ({state})")
+PY

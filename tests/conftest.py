@@ -7,8 +7,9 @@ import os
 import random
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +25,61 @@ def shared_path(*parts: str) -> Path:
         pytest.skip(f"shared data not found: {path} (clone the project's shared folder "
                     f"beside the repository)")
     return path
+
+
+# -- skips in CI ------------------------------------------------------------------------------
+# Locally a test may skip when something it needs is missing (and says what). In CI (the
+# environment variable CI set, as .ci/run does) scripts/setup.sh has installed everything, so
+# a skip means part of the suite silently did not run: it fails instead, unless it is one of
+# these, each a condition no set-up can provide. (node id prefix, text in the reason, why)
+CI_ALLOWED_SKIPS: tuple[tuple[str, str, str], ...] = (
+    ("tests/reliability/test_nothing_lost.py::test_tmpfs_full", "needs root",
+     "mounting a small tmpfs needs root; CI runs as root, where the test runs"),
+)
+
+
+def in_ci() -> bool:
+    """True when the environment variable CI is set to anything but "", 0, false or no."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _skip_reason(longrepr: Any) -> str:
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+def ci_allows_skip(nodeid: str, reason: str) -> bool:
+    """Whether a skip with this reason is one of the named exceptions of CI_ALLOWED_SKIPS."""
+    return any(nodeid.startswith(prefix) and text in reason
+               for prefix, text, _why in CI_ALLOWED_SKIPS)
+
+
+def _fail_skip_in_ci(report: pytest.TestReport | pytest.CollectReport) -> None:
+    if not (report.skipped and in_ci()) or hasattr(report, "wasxfail"):
+        return
+    reason = _skip_reason(report.longrepr)
+    if ci_allows_skip(report.nodeid, reason):
+        return
+    report.outcome = "failed"
+    report.longrepr = (f"skipped in CI: {reason}\n(CI={os.environ.get('CI')}: scripts/setup.sh "
+                       f"provides what the suite needs, so a skip here is a failure; see "
+                       f"CI_ALLOWED_SKIPS in tests/conftest.py and docs/guide/testing.md)")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Generator[None, Any, None]:
+    """In CI, a test that skips (outside CI_ALLOWED_SKIPS) is reported as failed."""
+    outcome = yield
+    _fail_skip_in_ci(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, None]:
+    """In CI, a module that skips as a whole (outside CI_ALLOWED_SKIPS) fails to collect."""
+    outcome = yield
+    _fail_skip_in_ci(outcome.get_result())
 
 
 def make_tree(root: Path, *, seed: int = 1, files: int = 24, max_size: int = 40_000) -> Path:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import regipy.registry as regipy_registry  # the independent hive reader ([test] extra)
 
 from wimcore.errors import WimcoreError
 from wimcore.hive import (
@@ -28,8 +29,6 @@ from wimcore.hive import (
     encode_value,
 )
 from wimcore.hive_minimal import minimal_hive
-
-regipy_registry = pytest.importorskip("regipy.registry")
 
 MINIMAL = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "hives" / "minimal"
 T = ValueType

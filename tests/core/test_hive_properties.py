@@ -6,14 +6,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import pytest
+import regipy.registry as regipy_registry  # the independent hive reader ([test] extra)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wimcore.hive import Hive, ValueType, build_hive, encode_value
 from wimcore.hive_minimal import minimal_hive
-
-regipy_registry = pytest.importorskip("regipy.registry")
 
 MINIMAL = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "hives" / "minimal"
 T = ValueType
