@@ -1,9 +1,11 @@
 """The media routine on the backend protocol, and the inputs it refuses.
 
-``_RecordingBackend`` is a real backend (it edits the real images through libwimlib and
-libhivex, as an install does: package .mum files, CBS states, the UBR, and a newer Setup
-file); the post-check then reads those images. It batches, like the vm backend: every
-image must reach it in ONE apply call.
+``_RecordingBackend`` is a test double standing in for DISM, not a servicing backend: it
+runs no installer, it writes into the real images (through the real libwimlib and libhivex)
+the records an install by DISM leaves (package .mum files, CBS states, the UBR, and a newer
+Setup file), so that the media routine and the real post-check, which reads those images,
+are what is tested. It batches, like the vm backend: every image must reach it in ONE
+apply call.
 """
 
 from __future__ import annotations
