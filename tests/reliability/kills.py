@@ -5,9 +5,11 @@ hold it at a chosen stream-write event and SIGKILL it there, checking the child'
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 
 from tests.conftest import REPO
@@ -45,6 +47,31 @@ def run_to_completion(*args: str) -> Completed:
     return Completed(events, partial)
 
 
+def _line_reader(proc: subprocess.Popen[str]) -> queue.Queue[str | None]:
+    """The child's stdout lines, read by a thread (None at the end), so that a wait for a
+    line can have a deadline."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
+def _next_line(lines: queue.Queue[str | None], proc: subprocess.Popen[str], what: str) -> str:
+    try:
+        line = lines.get(timeout=CHILD_TIMEOUT)
+    except queue.Empty:
+        proc.kill()
+        proc.wait(timeout=CHILD_TIMEOUT)
+        raise AssertionError(f"the child said no {what} within {CHILD_TIMEOUT:.0f} s") from None
+    return "" if line is None else line
+
+
 def kill_mid_write(hold: int, *args: str) -> str:
     """Run an op held at its ``hold``-th stream-write event and SIGKILL it there.
 
@@ -53,23 +80,22 @@ def kill_mid_write(hold: int, *args: str) -> str:
     Returns the HOLD line (``HOLD K DONE/TOTAL``).
     """
     proc = spawn(f"hold={hold}", *args)
-    assert proc.stdout is not None
-    try:
-        ready = proc.stdout.readline().strip()
-        held = proc.stdout.readline().strip() if ready == "READY" else ""
-    except BaseException:
-        proc.kill()
-        proc.communicate(timeout=CHILD_TIMEOUT)
-        raise
+    lines = _line_reader(proc)
+    ready = _next_line(lines, proc, "READY")
+    held = _next_line(lines, proc, f"HOLD {hold}") if ready == "READY" else ""
     if ready != "READY" or not held.startswith(f"HOLD {hold} "):
         proc.kill()
-        out, err = proc.communicate(timeout=CHILD_TIMEOUT)
+        proc.wait(timeout=CHILD_TIMEOUT)
+        assert proc.stderr is not None
         raise AssertionError(f"ops hold={hold} {args}: expected READY then HOLD {hold}, got "
-                             f"{ready!r}, {held!r} (exit {proc.returncode}): {out}{err}")
+                             f"{ready!r}, {held!r} (exit {proc.returncode}): "
+                             f"{proc.stderr.read()[-2000:]}")
     done, total = map(int, held.split()[2].split("/"))
     assert done < total, f"held at {held!r}: the write was already complete"
     proc.send_signal(signal.SIGKILL)
-    out, err = proc.communicate(timeout=CHILD_TIMEOUT)
+    proc.wait(timeout=CHILD_TIMEOUT)
+    assert proc.stderr is not None
+    err = proc.stderr.read()
     assert proc.returncode == -signal.SIGKILL, (
-        f"ops {args} ended with {proc.returncode}, not by the kill: {out}{err}")
+        f"ops {args} ended with {proc.returncode}, not by the kill: {err}")
     return held

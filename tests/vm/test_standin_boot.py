@@ -127,7 +127,7 @@ def test_a_hanging_agent_is_killed_and_the_guest_still_powers_off(
              for name in ("sata", "virtio")]
     # The watchdog's time must cover mounting NTFS through FUSE under TCG on a loaded
     # machine (seconds, not a limit under test): generous, so only a real hang fails.
-    agent_timeout = 30
+    agent_timeout = 60
     result = boot(guest, disks, tmp_path / "console.log", deadline=300,
                   interfaces=["ahci", "virtio"], extra_cmdline=f"standin.timeout={agent_timeout}")
     assert not result.timed_out, result.console
