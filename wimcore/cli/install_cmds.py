@@ -71,7 +71,7 @@ def install_cmd(ctx: click.Context, wim: str | None, image: str | None,
     WinPE's DISM runs in a QEMU VM (no network) against the image laid out on an NTFS
     volume file; the result is captured back and judged by the image's own records.
     """
-    from wimcore.cli.app import emit_json, guarded, progress_for
+    from wimcore.cli.common import emit_json, guarded, progress_for
     from wimcore.servicing import service_wim
     from wimcore.servicing.backend import BackendOptions
 
