@@ -16,6 +16,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "_ext"))
 
 import wimcore  # noqa: E402  (after the path set-up)
+from wimcore.cli.app import _package_group  # noqa: E402
+
+# `wimcore package` gets its plan/stage/list/install commands when it is first loaded:
+# load it as the command line does, so the reference shows every subcommand.
+_package_group()
 
 project = "wimcore"
 author = "The wimcore authors"

@@ -69,7 +69,6 @@ class WimcoreHelp(Directive):
             for name in sorted(VERBS):
                 verb = VERBS[name]
                 sections.append(_section(f"{prefix}-{name}", f"wimcore {name}",
-                                         nodes.paragraph(text=verb.summary),
                                          _literal(verb.help_text())))
             return sections
         raise self.error(f"wimcore-help: unknown part {which!r} (top, dism or imagex)")

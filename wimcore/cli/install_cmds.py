@@ -33,7 +33,7 @@ def _image_ref(value: str) -> Any:
 @click.option("--reset-base", is_flag=True, help="Cleanup with /ResetBase (implies --cleanup).")
 @click.option("--enable-netfx3", "netfx3", metavar="SXS_DIR",
               type=click.Path(file_okay=False, exists=True), default=None,
-              help="Then enable NetFx3 from the media's sources\\sxs and add the cumulative "
+              help="Then enable NetFx3 from the media's sources/sxs folder and add the cumulative "
                    "update again (install images).")
 @click.option("--memory", "memory_mib", type=click.IntRange(256, 1024 * 1024), default=4096,
               show_default=True, help="VM memory in MiB.")
