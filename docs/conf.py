@@ -24,7 +24,7 @@ _package_group()
 
 project = "wimcore"
 author = "The wimcore authors"
-copyright = "the wimcore authors"  # noqa: A001  (Sphinx's name)
+copyright = "the wimcore authors"
 release = version = wimcore.__version__
 
 extensions = [

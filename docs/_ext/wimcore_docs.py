@@ -13,7 +13,8 @@ from __future__ import annotations
 import builtins
 import inspect
 import re
-from typing import Any
+import sys
+from typing import Any, ClassVar
 
 from docutils import nodes
 from docutils.parsers.rst import Directive, directives
@@ -49,7 +50,7 @@ class WimcoreHelp(Directive):
 
     required_arguments = 1
     has_content = False
-    option_spec = {"prefix": directives.unchanged}
+    option_spec: ClassVar[dict[str, Any]] = {"prefix": directives.unchanged}
 
     def run(self) -> list[nodes.Node]:
         which = self.arguments[0]
@@ -146,10 +147,11 @@ def check_docstring(app: Sphinx, what: str, name: str, obj: Any, options: Any,
 
 def skip_foreign(app: Sphinx, what: str, name: str, obj: Any, skip: bool,
                  options: Any) -> bool | None:
-    """In an ``automodule``, leave out what a module imports from outside wimcore
-    (``Callable``, ``Path``, ...): only what it defines is its API."""
+    """In an ``automodule``, leave out what a module imports from the standard library
+    (``Callable``, ``Iterator``, ``Path``, ...): only what it defines is its API."""
     owner = getattr(obj, "__module__", None)
-    if what == "module" and isinstance(owner, str) and not owner.startswith("wimcore"):
+    if what == "module" and isinstance(owner, str) and \
+            owner.split(".")[0] in sys.stdlib_module_names:
         return True
     return None
 
