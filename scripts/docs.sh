@@ -4,10 +4,10 @@
 # public name without a docstring, fails the build. --keep-going lists them all first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-.venv/bin/python}
+PY=.venv/bin/python
 if ! "$PY" -c "import sphinx, myst_parser, sphinx_click" 2>/dev/null; then
-  echo "docs: Sphinx is missing: run bash scripts/setup.sh (it installs the docs extra)" >&2
-  exit 1
+  # A fresh clone: set up first (the venv with the docs extra: Sphinx, MyST, sphinx-click).
+  bash scripts/setup.sh
 fi
 out=build/docs
 rm -rf "$out/html" "$out/doctrees"
