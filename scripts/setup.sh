@@ -33,7 +33,7 @@ PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,fleet]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,fleet,docs]"
 echo "setup: ready ($(.venv/bin/python --version), libwimlib $(.venv/bin/python -c 'import wimcore; print(wimcore.libwimlib_version())'))"
 
 # The VM tests' stand-in guest: download and unpack the kernel package apt offers (apt-get

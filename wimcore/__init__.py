@@ -40,7 +40,13 @@ if TYPE_CHECKING:
     from wimcore.image import Image
     from wimcore.imageinfo import Arch, ImageInfo
     from wimcore.progress import ProgressEvent, ProgressKind
-    from wimcore.update import AddCommand, DeleteCommand, RenameCommand, parse_commands
+    from wimcore.update import (
+        AddCommand,
+        DeleteCommand,
+        ImageEdit,
+        RenameCommand,
+        parse_commands,
+    )
     from wimcore.wim import (
         ALL,
         ImageCollection,
@@ -63,7 +69,8 @@ _LAZY = {
     "DirEntry": "direntry", "FileAttribute": "direntry", "ResourceEntry": "direntry",
     "StreamEntry": "direntry", "Image": "image", "Arch": "imageinfo", "ImageInfo": "imageinfo",
     "ProgressEvent": "progress", "ProgressKind": "progress", "AddCommand": "update",
-    "DeleteCommand": "update", "RenameCommand": "update", "parse_commands": "update",
+    "DeleteCommand": "update", "ImageEdit": "update", "RenameCommand": "update",
+    "parse_commands": "update",
     "ALL": "wim", "ImageCollection": "wim", "Wim": "wim", "WimInfo": "wim", "capture": "wim",
     "create": "wim", "export": "wim", "join": "wim", "open": "wim", "optimize": "wim",
     "verify": "wim", "extract_from_pipe": "wim",
@@ -105,6 +112,7 @@ __all__ = [
     "FileSystemError",
     "Image",
     "ImageCollection",
+    "ImageEdit",
     "ImageInfo",
     "ImageNameCollisionError",
     "ImageNotFoundError",

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from wimcore.cli.app import State, emit_json, guarded
+from wimcore.cli.common import State, emit_json, guarded
 from wimcore.cli.errors import EXIT_CANCELLED, EXIT_ERROR, current
 
 
@@ -86,7 +86,7 @@ def updates_add_cmd(ctx: click.Context, paths: tuple[Path, ...], setup_du: tuple
     """Import update files (MSU, CAB, WIM container; or the ones in folders) into the content
     library: classified and verified as package plan/stage do; refused inputs fail the
     command with their error after the others are stored."""
-    from wimcore.cli.app import progress_for
+    from wimcore.cli.common import progress_for
     from wimcore.fleet.updates import add_updates
 
     if skip_verify:

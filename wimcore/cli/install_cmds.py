@@ -33,7 +33,7 @@ def _image_ref(value: str) -> Any:
 @click.option("--reset-base", is_flag=True, help="Cleanup with /ResetBase (implies --cleanup).")
 @click.option("--enable-netfx3", "netfx3", metavar="SXS_DIR",
               type=click.Path(file_okay=False, exists=True), default=None,
-              help="Then enable NetFx3 from the media's sources\\sxs and add the cumulative "
+              help="Then enable NetFx3 from the media's sources/sxs folder and add the cumulative "
                    "update again (install images).")
 @click.option("--memory", "memory_mib", type=click.IntRange(256, 1024 * 1024), default=4096,
               show_default=True, help="VM memory in MiB.")
@@ -71,7 +71,7 @@ def install_cmd(ctx: click.Context, wim: str | None, image: str | None,
     WinPE's DISM runs in a QEMU VM (no network) against the image laid out on an NTFS
     volume file; the result is captured back and judged by the image's own records.
     """
-    from wimcore.cli.app import emit_json, guarded, progress_for
+    from wimcore.cli.common import emit_json, guarded, progress_for
     from wimcore.servicing import service_wim
     from wimcore.servicing.backend import BackendOptions
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from wimcore.cli.app import emit_json, guarded, image_arg, progress_for
+from wimcore.cli.common import emit_json, guarded, image_arg, progress_for
 
 media_group = click.Group("media", help="Service a Windows installation media folder "
                                         "(the monthly routine: WinRE, install.wim, boot.wim, "

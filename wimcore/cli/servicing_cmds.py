@@ -28,7 +28,7 @@ def _images(wim: Any, image: str) -> list[Any]:
 def list_cmd(ctx: click.Context, wim: str, image: str, as_json: bool) -> None:
     """Inventory of an image (or all): type, build.UBR, installed packages, CBS states."""
     import wimcore
-    from wimcore.cli.app import emit_json, guarded
+    from wimcore.cli.common import emit_json, guarded
 
     with guarded(ctx), wimcore.open(wim) as w:
         invs = [servicing.inventory(img) for img in _images(w, image)]
@@ -76,7 +76,7 @@ def plan_cmd(ctx: click.Context, wim: str, image: str, packages: Sequence[str],
     import tempfile
 
     import wimcore
-    from wimcore.cli.app import emit_json, guarded
+    from wimcore.cli.common import emit_json, guarded
     from wimcore.packages.intake import prepare_inputs
     from wimcore.servicing.history import load_history
     from wimcore.servicing.run import default_sources
@@ -128,7 +128,7 @@ def stage_cmd(ctx: click.Context, wim: str, image: str, packages: Sequence[str],
               setup_du: Sequence[str], sources: str | None, skip_verify: bool,
               as_json: bool) -> None:
     """Stage PACKAGES into IMAGE (index, name or all): Windows installs them at Setup."""
-    from wimcore.cli.app import emit_json, guarded, progress_for
+    from wimcore.cli.common import emit_json, guarded, progress_for
 
     if skip_verify:
         _warn("--skip-verify: packages are NOT checked against their catalogs and manifests")

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import click
 
-from wimcore.cli.app import emit_json, guarded, image_arg
+from wimcore.cli.common import emit_json, guarded, image_arg
 
 
 @click.command("set")

@@ -13,6 +13,7 @@ from wimcore import lazy
 
 _LAZY = {
     "service": "pipeline", "ServiceOptions": "pipeline", "MediaReport": "report",
+    "MediaImageReport": "report",
     "create_sample": "sample",
     "MediaError": "errors", "MediaLayoutError": "errors", "NotEnoughSpaceError": "errors",
     "MediaStepError": "errors", "IsoError": "errors",

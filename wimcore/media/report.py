@@ -52,7 +52,7 @@ class MediaImageReport:
 
 @dataclass
 class MediaReport:
-    """What a :func:`~wimcore.media.pipeline.service` run did to a media folder."""
+    """What a :func:`~wimcore.media.service` run did to a media folder."""
 
     media: str
     work_dir: str

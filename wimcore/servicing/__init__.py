@@ -17,7 +17,7 @@ _MODULES = {
     "planner": ("plan", "Plan", "PlanEntry", "PlanState"),
     "staging": ("stage", "StageResult", "StagedPackage"),
     "run": ("service_wim",),
-    "report": ("ServicingReport", "ImageReport", "PackageReport", "ServicingLog"),
+    "report": ("ServicingReport", "ImageReport", "PackageReport", "ServicingLog", "StepTiming"),
     "errors": ("ServicingError", "NotWindowsImageError", "ImageTypeError",
                "NeedsServicingStackError", "PlanMismatchError", "PackageNotExpandedError",
                "AnswerFileError", "HistoryError", "ServicingRunError"),
