@@ -212,7 +212,7 @@ def test_hash_algorithms(hash_alg: str, codec: str) -> None:
     delta = enc.encode(target, magic="PA31" if codec == "lzms" else "PA30", codec=codec,
                        hash_alg=hash_alg)
     _check(delta, target)
-    alg_id, name = enc.HASH_ALGS[hash_alg]
+    _, name = enc.HASH_ALGS[hash_alg]
     if name:
         digest = hashlib.new(name, target).digest()
         assert digest in delta
