@@ -379,6 +379,10 @@ def pseudolzx_ops(target: bytes, source: bytes = b"", *, chain: int = 24,
             if n >= _MIN_MATCH and (best is None or n > best[0]):
                 best = (n, Match(n, "same"))
         for cand in reversed(heads.get(window[pos:pos + 3], [])[-chain:]):
+            if best is not None:  # cheap reject: must beat the best length so far
+                k = best[0]
+                if pos + k >= end or window[cand + k] != window[pos + k]:
+                    continue
             n = match_len(cand, pos)
             if n >= _MIN_MATCH and (best is None or n > best[0]):
                 d = o - cand
@@ -394,7 +398,10 @@ def pseudolzx_ops(target: bytes, source: bytes = b"", *, chain: int = 24,
         n, m = best
         ops.append(m)
         _update_queue(queue, _effective_distance(m, o, ref, queue))
-        for p in range(pos, pos + n):
+        # Index every position of a short match; of a long one only its ends (speed).
+        inside = range(pos, pos + n) if n <= 256 else \
+            itertools.chain(range(pos, pos + 32), range(pos + n - 32, pos + n))
+        for p in inside:
             insert(p)
         pos += n
     return ops

@@ -90,6 +90,11 @@ class PsfWriter:
         return self._record(name, len(content), hashlib.sha256(content).hexdigest(),
                             "PA30", [blob], time, attr)
 
+    def add_encoded(self, name: str, blob: bytes, length: int, sha256: str, *,
+                    time: int = 0, attr: int = DEFAULT_ATTR) -> PsfEntry:
+        """Store an already encoded delta blob for a file of ``length`` bytes and ``sha256``."""
+        return self._record(name, length, sha256, "PA30", [blob], time, attr)
+
     def add_raw_chunks(self, name: str, chunks: Iterable[bytes], *, time: int = 0,
                        attr: int = DEFAULT_ATTR) -> PsfEntry:
         """Store a RAW file given as chunks (streamed: any size)."""
