@@ -1,6 +1,6 @@
 #!/bin/sh
 # Build the libFuzzer + ASan/UBSan harness for native/msdelta.c and run it for N seconds
-# (default 300) on one core. Seeds: native/fuzz/corpus (made by make_corpus.py if absent).
+# (default 300) on one core. Seeds: python native/fuzz/make_corpus.py writes build/corpus.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 secs=${1:-300}
