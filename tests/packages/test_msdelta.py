@@ -585,14 +585,16 @@ def test_import_is_lazy_and_missing_module_is_a_typed_error() -> None:
         "import wimcore\n"
         "from wimcore.packages import msdelta, errors\n"
         "assert 'wimcore._native._msdelta' not in sys.modules\n"
+        "assert msdelta.apply(bytes.fromhex(sys.argv[2])) == b'lzms' * 50\n"
         "try:\n"
         "    msdelta.apply(bytes.fromhex(sys.argv[1]))\n"
         "except errors.DeltaDecoderUnavailableError as exc:\n"
         "    print('UNAVAILABLE', exc)\n"
     )
     delta = pa30(flat_stream(("lit", 1)), 1)
-    proc = subprocess.run([sys.executable, "-c", script, delta.hex()], capture_output=True,
-                          text=True, cwd=REPO, check=False)
+    lzms = pa30(lzms_container(b"lzms" * 50), 200)  # LZMS needs libwimlib only
+    proc = subprocess.run([sys.executable, "-c", script, delta.hex(), lzms.hex()],
+                          capture_output=True, text=True, cwd=REPO, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("UNAVAILABLE") and "pip install" in proc.stdout
 
