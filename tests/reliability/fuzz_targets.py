@@ -27,6 +27,7 @@ from tests.packages.pkgfactory import make_cab, update_mum
 from tests.reliability.exercise import use_cab, use_hive, use_wim
 from wimcore.hive import build_hive
 from wimcore.imageinfo import parse_wim_xml
+from wimcore.packages import msdelta
 from wimcore.packages.model import parse_mum
 
 EXAMPLES = int(os.environ.get("WIMCORE_FUZZ_EXAMPLES", "100"))
@@ -76,6 +77,25 @@ CAB_SEEDS = SHARED / "data" / "cab"
 SHARED_CAB_SEEDS = ("mszip_lzx_qtm.cab", "normal_2files_2folders.cab")
 SEED_CABS = [make_cab({"a.txt": b"alpha " * 400, "dir\\b.bin": bytes(range(256)) * 4})] + [
     (CAB_SEEDS / name).read_bytes() for name in SHARED_CAB_SEEDS if (CAB_SEEDS / name).exists()]
+
+
+
+def _seed_deltas() -> list[tuple[bytes, bytes]]:
+    """(delta, source) pairs made by the project's encoder: composite and flat PseudoLzx
+    tables with and without a source, PA31 with a CRC prefix, an LZMS payload."""
+    from wimcore.packages import msdelta_encode as enc
+
+    rnd = random.Random(7)
+    source = rnd.randbytes(1500)
+    target = source[200:900] + b"fuzz " * 60 + source[:300] + rnd.randbytes(100)
+    return [(enc.encode(target, source, tables="composite", segments=3, hash_alg="none"),
+             source),
+            (enc.encode(target, b"", hash_alg="md5"), b""),
+            (enc.encode(target, source, magic="PA31", crc_prefix=True), source),
+            (enc.encode(target, b"", codec="lzms", hash_alg="sha1"), b"")]
+
+
+SEED_DELTAS = _seed_deltas() if msdelta.native_available() else []
 
 MUTATIONS = st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), min_size=1,
                      max_size=8)
@@ -146,3 +166,20 @@ def test_fuzz_cabinet(which: int, edits: list[tuple[int, int]], cut: int | None)
 def test_fuzz_hive(edits: list[tuple[int, int]], cut: int | None) -> None:
     RUNS["hive"] += 1
     _tried("hive", lambda: use_hive(mutate(SEED_HIVE, edits, cut)))
+
+
+def _use_delta(data: bytes, source: bytes) -> None:
+    """Read a delta's header and decode it; a decoded target never exceeds the cap."""
+    msdelta.info(data)
+    out = msdelta.apply(data, source, expected_size=None)
+    assert len(out) <= msdelta.MAX_TARGET_SIZE
+
+
+@FUZZ
+@given(which=st.integers(min_value=0), edits=MUTATIONS, cut=st.none() | st.integers(min_value=0))
+@example(which=0, edits=[], cut=None)  # the seed itself: must decode ("ok")
+def test_fuzz_msdelta(which: int, edits: list[tuple[int, int]], cut: int | None) -> None:
+    RUNS["MSDelta"] += 1
+    assert SEED_DELTAS, "no MSDelta seeds: the native decoder is not built (scripts/setup.sh)"
+    delta, source = SEED_DELTAS[which % len(SEED_DELTAS)]
+    _tried("MSDelta", lambda: _use_delta(mutate(delta, edits, cut), source))

@@ -28,7 +28,7 @@ def test_fuzz_targets_short_run(tmp_path: Path) -> None:
     found = json.loads(report.read_text())
     runs, outcomes = found["runs"], found["outcomes"]
     print(f"\nfuzz inputs per target: {runs} (total {sum(runs.values())}); {outcomes}")
-    targets = {"open WIM", "WIM XML", "update.mum", "cabinet", "hive"}
+    targets = {"open WIM", "WIM XML", "update.mum", "cabinet", "hive", "MSDelta"}
     assert set(runs) == set(outcomes) == targets
     for name in targets:
         assert runs[name] >= int(EXAMPLES), (name, runs[name])
