@@ -256,6 +256,19 @@ def test_e8_flag_roundtrip(codec: str, with_source: bool) -> None:
     _check(delta, target, source)
 
 
+def test_e8_operands_at_range_edges_roundtrip() -> None:
+    from test_msdelta_encode import i386_pe
+
+    pe = bytearray(i386_pe(bytes(range(256)) * 4))
+    size = len(pe)
+    for n, at in enumerate(range(0x60, size - 40, 9)):
+        pe[at] = 0xE8
+        struct.pack_into("<i", pe, at + 1, [-at - 1, -at, size - at - 1, size - at,
+                                             size - 1, size, 0, -1][n % 8])
+    for codec in ("pseudolzx", "lzms"):
+        _check(enc.encode(bytes(pe), codec=codec, flags=enc.FLAG_E8), bytes(pe))
+
+
 def test_e8_flag_on_a_non_pe_target_changes_nothing() -> None:
     target = b"\xE8\x10\x00\x00\x00" * 400
     delta = enc.encode(target, flags=enc.FLAG_E8)
