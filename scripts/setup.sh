@@ -37,7 +37,7 @@ fi
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,fleet]"
+WIMCORE_REQUIRE_NATIVE=1 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,fleet]"
 if ! .venv/bin/python -c 'import wimcore._native._msdelta' 2>/dev/null; then
   echo "setup: error: the MSDelta decoder (native/msdelta.c) did not build; see pip's output" >&2
   exit 1

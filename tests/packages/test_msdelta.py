@@ -178,6 +178,25 @@ def test_reference_slots_and_same_offset_copy() -> None:
     assert out == source[0:5] + source[2:8] + source[31:34]
 
 
+def test_reference_slots_1_and_2_both_halves() -> None:
+    ref = random.Random(4).randbytes(0x40000)
+    # slot 1: d = r - 0xA000 (r < 0x8000) or r - 0x6000; slot 2: d = r - 0x2A000 (r < 0x20000)
+    # or r - 0x16000; the copy reads window index o - d (o = output offset).
+    patch = flat_stream(
+        ("sym", match_sym(1, 2)), ("bits", 0x100, 16),          # o 0: d -0x9F00, 3 bytes
+        ("sym", match_sym(2, 2)), ("bits", 0x100, 18),          # o 3: d -0x29F00, 3 bytes
+        ("sym", match_sym(3, 0)), ("len8", 0), ("bits", 0b10000000, 8),
+        ("bits", 16376, 15),                                    # o 6: same offset, 49152 bytes
+        ("sym", match_sym(1, 2)), ("bits", 0x9000, 16),         # o 49158: d 0x3000
+        ("sym", match_sym(2, 2)), ("bits", 0x20005, 18))        # o 49161: d 0xA005
+    out = bytearray()
+    for o, d, n in ((0, -0x9F00, 3), (3, -0x29F00, 3), (6, 0, 49152), (49158, 0x3000, 3),
+                    (49161, 0xA005, 3)):
+        assert len(out) == o
+        out += ref[o - d:o - d + n]
+    assert msdelta.apply(pa30(patch, len(out)), ref) == bytes(out)
+
+
 def test_repeat_queue_moves_to_front_after_every_match() -> None:
     data = b"0123456789"
     # distance 10 (slot 13: 8 + 2 bits = 2), distance 3 (slot 10), then repeat 1 (slot 5:
@@ -230,6 +249,26 @@ def test_escape_slots_aligned_tree_and_long_length() -> None:
                         ("bits", 0, 2), ("bits", 0, 13), ("code4", 0))
     with pytest.raises(DeltaCorruptError, match="outside the window"):
         msdelta.apply(pa30(patch, 6))
+
+
+def test_each_escape_form_reaches_its_slot() -> None:
+    # Slot 7 escapes: "0" + 2 bits -> 36 + v, "10" + 3 bits -> 40 + v, "11" + 4 bits -> 48 + v,
+    # giving offset slot a + 7. Worked by hand from §4.4 item 6:
+    #   v=1: slot 44, h 17, top 3: (3 * 2^13 + 5) * 16 + aligned 7 = 393303
+    #   v=0: slot 47, h 19, top 2: (2 * 2^15 + 3) * 16 + aligned 1 = 1048625
+    #   v=0: slot 55, h 23, top 2: (2 * 2^19 + 0) * 16 + aligned 0 = 16777216
+    ref = random.Random(9).randbytes(17_000_000)
+    patch = flat_stream(
+        ("sym", match_sym(7, 3)), ("bits", 0, 1), ("bits", 1, 2), ("bits", 5, 13), ("code4", 7),
+        ("sym", match_sym(7, 3)), ("bits", 1, 1), ("bits", 0, 1), ("bits", 0, 3),
+        ("bits", 3, 15), ("code4", 1),
+        ("sym", match_sym(7, 3)), ("bits", 1, 1), ("bits", 1, 1), ("bits", 0, 4),
+        ("bits", 0, 19), ("code4", 0))
+    window = bytearray(ref)
+    for dist in (393303, 1048625, 16777216):
+        for _ in range(4):
+            window.append(window[-dist])
+    assert msdelta.apply(pa30(patch, 12), ref) == bytes(window[len(ref):])
 
 
 PRE_LENS = [5] * 25 + [6] * 14  # complete: 25/32 + 14/64 == 1
@@ -585,14 +624,16 @@ def test_import_is_lazy_and_missing_module_is_a_typed_error() -> None:
         "import wimcore\n"
         "from wimcore.packages import msdelta, errors\n"
         "assert 'wimcore._native._msdelta' not in sys.modules\n"
+        "assert msdelta.apply(bytes.fromhex(sys.argv[2])) == b'lzms' * 50\n"
         "try:\n"
         "    msdelta.apply(bytes.fromhex(sys.argv[1]))\n"
         "except errors.DeltaDecoderUnavailableError as exc:\n"
         "    print('UNAVAILABLE', exc)\n"
     )
     delta = pa30(flat_stream(("lit", 1)), 1)
-    proc = subprocess.run([sys.executable, "-c", script, delta.hex()], capture_output=True,
-                          text=True, cwd=REPO, check=False)
+    lzms = pa30(lzms_container(b"lzms" * 50), 200)  # LZMS needs libwimlib only
+    proc = subprocess.run([sys.executable, "-c", script, delta.hex(), lzms.hex()],
+                          capture_output=True, text=True, cwd=REPO, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("UNAVAILABLE") and "pip install" in proc.stdout
 
