@@ -15,6 +15,7 @@ _LAZY = {
     "service": "pipeline", "ServiceOptions": "pipeline", "MediaReport": "report",
     "create_sample": "sample",
     "MediaError": "errors", "MediaLayoutError": "errors", "NotEnoughSpaceError": "errors",
+    "FolderNotWritableError": "errors",
     "MediaStepError": "errors", "IsoError": "errors",
 }
 
