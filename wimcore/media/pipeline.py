@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import wimcore
+from wimcore.atomic import final_names, name_paths
 from wimcore.errors import Cancelled, WimcoreError
 from wimcore.media.errors import (
     FolderNotWritableError,
@@ -745,9 +746,13 @@ def service(media_dir: str | os.PathLike[str],
         cancelled = isinstance(exc, (Cancelled, KeyboardInterrupt))
         report.status = "cancelled" if cancelled else "failed"
         if not report.errors or cancelled:
-            report.errors.append(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            report.errors.append(final_names(str(exc).splitlines()[0]) if str(exc)
+                                 else type(exc).__name__)
         if isinstance(exc, WimcoreError) and not isinstance(exc, MediaStepError):
             setattr(exc, "report", report)  # noqa: B010 - give callers the record
+        if not opts.keep_work:  # removed below: say so where a message names it
+            name_paths(exc, [(str(work), "<the run's work folder, removed after the run: "
+                                         "--keep-work keeps it>")])
         raise
     finally:
         if routine is not None:
