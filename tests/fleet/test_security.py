@@ -159,6 +159,22 @@ def test_fleet_run_over_tls_is_serviced_and_recorded(fleet: FleetEnv, pki: Pki,
     assert sql(fleet.catalog_path, "SELECT DISTINCT status FROM run_images") == [["staged"]]
 
 
+def test_fleet_run_over_tls_from_dask_configuration(fleet: FleetEnv, pki: Pki,
+                                                    tls_cluster: DaskCluster) -> None:
+    """No --tls-* options: the CA and certificate come from Dask's configuration."""
+    import dask
+
+    from wimcore.fleet.runner import RunOptions, run_fleet
+
+    ca, cert, key = pki.files("client")
+    with dask.config.set({"distributed.comm.tls.ca-file": ca,
+                          "distributed.comm.tls.client.cert": cert,
+                          "distributed.comm.tls.client.key": key}), fleet.open() as cat:
+        result = run_fleet(cat, RunOptions(scheduler=tls_cluster.address))
+    assert result.status == "successful", result.note
+    assert sorted(r["status"] for r in result.images) == ["staged"] * 4
+
+
 def test_client_without_a_valid_certificate_is_refused(fleet: FleetEnv, pki: Pki,
                                                        tls_cluster: DaskCluster) -> None:
     """A certificate of another CA: the scheduler refuses the handshake, nothing runs."""

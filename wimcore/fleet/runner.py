@@ -294,7 +294,10 @@ def run_fleet(catalog: Catalog, options: RunOptions,
                                 "scratch": options.scratch, "arch": options.arch,
                                 "filter": options.text, "workers": options.workers,
                                 "skip_verify": options.skip_verify,
-                                "outputs": str(outputs), **_option_record(options)},
+                                "outputs": str(outputs), **_option_record(options),
+                                **({"insecure": True} if options.insecure else {}),
+                                **({"tls_cert": options.tls.cert} if options.tls.cert
+                                   else {})},
                        image_ids=[p.image["id"] for p in todo])
     result = FleetRunResult(run_id, "failed", plans=plans, scheduler=options.scheduler)
     try:
