@@ -244,9 +244,11 @@ def run_cmd(ctx: click.Context, scheduler: str | None, tls_ca: Path | None,
     if skip_verify:
         _warn_skip_verify()
     tls = TlsFiles(*(str(p.absolute()) if p else None for p in (tls_ca, tls_cert, tls_key)))
-    if insecure and not as_json:
-        click.echo("wimcore: warning: --insecure: a plain tcp:// scheduler lets whoever "
-                   "reaches it run code as the workers' user", err=True)
+    if insecure:
+        text = ("--insecure: a plain tcp:// scheduler lets whoever reaches it run code as "
+                "the workers' user")
+        current.warnings.append(text)
+        click.echo(f"wimcore: warning: {text}", err=True)
     options = RunOptions(scheduler=scheduler, tls=tls, insecure=insecure, workers=workers,
                          backend=backend,
                          continue_on_error=continue_on_error,
