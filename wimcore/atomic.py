@@ -20,10 +20,10 @@ except ImportError:  # pragma: no cover - not POSIX
 
 TEMP_MARK = ".wimcore-tmp"
 
-#: A temporary name of ours: ``.NAME.PID.RANDOM.wimcore-tmp`` (or without PID): NAME is the
-#: final name the user asked for.
+#: A temporary name of ours: ``.NAME[.PID][.RANDOM].wimcore-tmp`` (``-part``, ``-split``
+#: for partial files and split work folders): NAME is the final name the user asked for.
 _TEMP_NAME = re.compile(r"(?:(?<=/)|(?<![^\s'\"(]))\.(?P<name>[^/'\"]+?)\.(?:\d+\.)?"
-                        r"[0-9A-Za-z_]{8}" + re.escape(TEMP_MARK))
+                        r"(?:[0-9A-Za-z_]{6,16}\.)?wimcore-(?:tmp|part|split)\b")
 
 
 def final_names(text: str) -> str:

@@ -44,6 +44,10 @@ def test_final_names_of_every_temporary_shape(tmp_path: Path) -> None:
     assert final_names("/m/sources/.boot.wim.0a1b2c3d.wimcore-tmp: x") == "/m/sources/boot.wim: x"
     assert final_names("/v/.winpe.iso.k2_x9q1z.wimcore-tmp") == "/v/winpe.iso"
     assert final_names("nothing temporary here") == "nothing temporary here"
+    assert final_names("/x/.a.cab.7f3a9c2b1d0e.wimcore-part: No space left on device") == \
+        "/x/a.cab: No space left on device"
+    assert final_names("/x/.b.psf.4711.wimcore-part") == "/x/b.psf"
+    assert final_names("/x/.p.swm.ab_cd123.wimcore-split/p2.swm") == "/x/p.swm/p2.swm"
 
 
 def test_removed_work_folder_is_named_as_removed(media: Path, tmp_path: Path) -> None:
