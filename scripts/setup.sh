@@ -25,15 +25,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "setup: installing ${missing[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  $SUDO python3 scripts/wait_apt_lock.py
+  $SUDO apt-get -o DPkg::Lock::Timeout=300 update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
+    "${missing[@]}" >/dev/null
 elif ! apt-cache show --no-all-versions linux-image-amd64 2>/dev/null | grep '^Depends:' >/dev/null; then
   # The stand-in guest's kernel comes from apt (tests/vm/standin/kernel.py): apt must know
   # the package, so lists that were never fetched are fetched once here.
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "setup: fetching apt's package lists (the VM tests download a kernel package)"
-  $SUDO apt-get update -qq
+  $SUDO python3 scripts/wait_apt_lock.py
+  $SUDO apt-get -o DPkg::Lock::Timeout=300 update -qq
 fi
 
 if [ ! -x .venv/bin/python ]; then

@@ -4,6 +4,7 @@ and an advisory lock that keeps two writers off the same WIM."""
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -18,6 +19,27 @@ except ImportError:  # pragma: no cover - not POSIX
     fcntl = None  # type: ignore[assignment]
 
 TEMP_MARK = ".wimcore-tmp"
+
+#: A temporary name of ours: ``.NAME[.PID][.RANDOM].wimcore-tmp`` (``-part``, ``-split``
+#: for partial files and split work folders): NAME is the final name the user asked for.
+_TEMP_NAME = re.compile(r"(?:(?<=/)|(?<![^\s'\"(]))\.(?P<name>[^/'\"]+?)\.(?:\d+\.)?"
+                        r"(?:[0-9A-Za-z_]{6,16}\.)?wimcore-(?:tmp|part|split)\b")
+
+
+def final_names(text: str) -> str:
+    """``text`` with each temporary name of ours replaced by the final name it stands for
+    (users never see ``.adir.4711.0a1b2c3d.wimcore-tmp``, only ``adir``)."""
+    return _TEMP_NAME.sub(lambda m: m.group("name"), text)
+
+
+def name_paths(exc: BaseException, replacements: list[tuple[str, str]]) -> None:
+    """Tell the error handler to show ``new`` wherever ``exc``'s message names ``old``
+    (a temporary name, a folder already removed); kept on ``exc.path_names``."""
+    try:
+        known: list[tuple[str, str]] = getattr(exc, "path_names", [])
+        exc.path_names = [*known, *replacements]  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):  # pragma: no cover - exceptions without a __dict__
+        pass
 
 
 def sweep_stale(dest: Path) -> list[Path]:
@@ -117,6 +139,9 @@ def atomic_output(dest: str | os.PathLike[str], *, overwrite: bool = False,
     try:
         yield tmp
         publish(tmp, target, overwrite=overwrite, fsync=fsync)
+    except BaseException as exc:
+        name_paths(exc, [(str(tmp), str(target))])
+        raise
     finally:
         try:
             tmp.unlink()
@@ -166,8 +191,9 @@ def staged_directory(dest: str | os.PathLike[str], *, stage: bool = True) -> Ite
     try:
         yield tmp
         os.rename(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        name_paths(exc, [(str(tmp), str(target))])
         raise
     _fsync_dir(target.parent)
 

@@ -55,7 +55,7 @@ def test_version_1_catalog_migrates_forward_keeping_every_row(tmp_path: Path) ->
     db.commit()
     db.close()
     with Catalog(path) as cat:
-        assert cat.schema_version == SCHEMA_VERSION == 2
+        assert cat.schema_version == SCHEMA_VERSION == 3
         run = cat.run("r1")
         assert run["status"] == "failed" and [i["status"] for i in run["images"]] == \
             ["not-serviced"]
@@ -69,7 +69,54 @@ def test_version_1_catalog_migrates_forward_keeping_every_row(tmp_path: Path) ->
     out = subprocess.run(["sqlite3", str(path), "PRAGMA foreign_key_check; PRAGMA "
                           "integrity_check; PRAGMA user_version;"], capture_output=True,
                          text=True, check=True)
-    assert out.stdout.split() == ["ok", "2"]
+    assert out.stdout.split() == ["ok", str(SCHEMA_VERSION)]
+
+
+def test_version_2_catalog_migrates_never_started_images(tmp_path: Path) -> None:
+    """Versions 1-2 wrote 'cancelled' for images that a failed run never started; version 3
+    calls them 'never-started', and leaves images of runs that were cancelled alone."""
+    path = tmp_path / "v2.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[0] + ";" + MIGRATIONS[1] + ";PRAGMA user_version=2;")
+    db.executescript(
+        "INSERT INTO images(id, wim_path, wim_index, name, image_count, sha256_at_import, "
+        "size_at_import, imported_at) VALUES (1, '/x.wim', 1, 'Pro', 1, 'ab', 10, 't'), "
+        "(2, '/y.wim', 1, 'Home', 1, 'cd', 10, 't');"
+        "INSERT INTO runs(id, started, status, backend, client_host, client_pid, "
+        "cancel_requested) VALUES ('unreachable', 't1', 'failed', 'staged', 'h', 1, 0), "
+        "('stopped', 't2', 'cancelled', 'staged', 'h', 1, 1);"
+        "INSERT INTO run_images(run_id, image_id, status, note) VALUES "
+        "('unreachable', 1, 'cancelled', 'not started: the run ended first'), "
+        "('unreachable', 2, 'failed', 'boom'), "
+        "('stopped', 1, 'cancelled', 'not started: the run ended first'), "
+        "('stopped', 2, 'staged', NULL);")
+    db.commit()
+    db.close()
+    with Catalog(path) as cat:
+        assert cat.schema_version == SCHEMA_VERSION == 3
+        assert [i["status"] for i in cat.run("unreachable")["images"]] == \
+            ["never-started", "failed"]
+        assert [i["status"] for i in cat.run("stopped")["images"]] == ["cancelled", "staged"]
+    out = subprocess.run(["sqlite3", str(path), "SELECT status FROM run_images WHERE "
+                          "run_id='unreachable' AND image_id=1; PRAGMA integrity_check;"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["never-started", "ok"]
+
+
+def test_finish_run_names_leftover_images_by_what_ended_the_run(tmp_path: Path) -> None:
+    """Images without a result: 'cancelled' in a cancelled run, 'never-started' otherwise."""
+    with Catalog(tmp_path / "c.sqlite3") as cat:
+        with cat.transaction() as db:
+            db.execute("INSERT INTO images(id, wim_path, wim_index, name, image_count, "
+                       "sha256_at_import, size_at_import, imported_at) VALUES "
+                       "(1, '/x.wim', 1, 'Pro', 1, 'ab', 10, 't')")
+        cat.create_run("a", backend="staged", scheduler=None, options={}, image_ids=[1])
+        cat.finish_run("a", "failed", "scheduler unreachable")
+        img = cat.run("a")["images"][0]
+        assert img["status"] == "never-started" and "scheduler unreachable" in img["note"]
+        cat.create_run("b", backend="staged", scheduler=None, options={}, image_ids=[1])
+        cat.finish_run("b", "cancelled", "interrupted")
+        assert cat.run("b")["images"][0]["status"] == "cancelled"
 
 
 def test_not_a_catalog_is_a_typed_error(tmp_path: Path) -> None:

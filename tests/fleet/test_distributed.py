@@ -64,6 +64,11 @@ def test_cli_run_on_a_dask_scheduler(fleet: FleetEnv, shared_cluster: DaskCluste
     assert rows == [["staged", "2"]] * 4
     status = json.loads(fleet.cli("status", "--json").stdout)
     assert [i["last_run"]["status"] for i in status["images"]] == ["staged"] * 4
+    assert [len(i["staged"]) for i in status["images"]] == [2] * 4
+    assert [i["installed"] for i in status["images"]] == [[]] * 4
+    text = fleet.cli("status").stdout
+    assert text.count("updates: 2 staged  last run: staged") == 4, text
+    assert "update(s) serviced" not in text and "installed" not in text
     history = json.loads(fleet.cli("history", "Windows 11 Education", "--json").stdout)
     assert history["image"]["name"] == "Windows 11 Education"
     assert [p["state"] for p in history["runs"][0]["packages"]] == ["staged", "staged"]
@@ -155,6 +160,13 @@ def test_cancel_mid_run(fleet: FleetEnv, own_cluster: Any) -> None:
         assert (rec["status"], bool(rec["wim_changed"])) == (
             ("staged", True) if fate == "serviced" else ("cancelled", False))
     assert "unchanged" in fates.values()  # at least the queued ones never started
+    # counted as what they are: cancelled images are neither changed nor failed
+    n_changed = list(fates.values()).count("serviced")
+    n_cancelled = list(fates.values()).count("unchanged")
+    assert doc["note"].startswith(f"4 image(s): {n_changed} changed, 0 failed, "
+                                  f"{n_cancelled} cancelled (unchanged)"), doc["note"]
+    text = fleet.cli("status").stdout
+    assert text.count("last run: cancelled") == n_cancelled, text
     rows = sql(fleet.catalog_path, "SELECT status, count(*) FROM runs GROUP BY status")
     assert rows == [["cancelled", "1"]]
 

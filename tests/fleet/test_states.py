@@ -92,7 +92,14 @@ def test_run_state_is_never_successful_with_an_unserviced_or_failed_image() -> N
     assert run_state([rec("staged", True), rec("not-serviced")], False) == (
         "incomplete", "2 image(s): 1 changed, 0 failed, 1 not serviced")
     assert run_state([rec("incomplete")], False)[0] == "incomplete"
-    for bad in ("failed", "partial", "cancelled", "unknown"):
+    for bad in ("failed", "partial", "unknown"):
         assert run_state([rec("not-serviced"), rec(bad)], False)[0] == "failed", bad
     assert run_state([rec("staged")], True)[0] == "cancelled"
+    # cancelled and never-started images are counted as what they are, never as failed
+    # or changed (issue 20: "3 changed, 3 failed" for images cancelled byte-identical)
+    stopped = [rec("staged", True), rec("cancelled"), rec("cancelled"), rec("never-started")]
+    assert run_state(stopped, True) == (
+        "cancelled", "4 image(s): 1 changed, 0 failed, 2 cancelled (unchanged), "
+        "1 never started (unchanged), 0 not serviced")
+    assert run_state(stopped, False)[0] == "incomplete"
     assert "WITHOUT verification" in run_state([rec("staged")], False, True)[1]

@@ -4,6 +4,7 @@ status (incomplete is non-zero unless --allow-incomplete)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -45,5 +46,7 @@ def test_skip_verify_is_loud(tmp_path: Path) -> None:
     doc = json.loads(res.stdout)
     assert doc["verification"] == "skipped (--skip-verify)"
     assert any("--skip-verify" in w for w in doc["warnings"])
-    history = json.loads((tmp_path / "m/sources/install.wim.wimcore-history.json").read_text())
+    # the sidecars live beside the media folder, never inside sources/ (copied to USB)
+    assert not [n for n in os.listdir(tmp_path / "m/sources") if ".wimcore" in n]
+    history = json.loads((tmp_path / "m.install.wim.wimcore-history.json").read_text())
     assert history["runs"][0]["verification"] == "skipped (--skip-verify)"

@@ -83,7 +83,9 @@ def test_one_batch_for_every_image_and_sources_from_the_serviced_setup(
     assert {"Package_for_ServicingStack_2032", "Package_for_SafeOSDU"} <= names
     assert not [k for k in keys if k.endswith("26100.2033.1.6")]  # WinRE: no LCU
     for wim_name, count in (("install.wim", 2 + 1), ("boot.wim", 2)):
-        hist = json.loads((media / f"sources/{wim_name}.wimcore-history.json").read_text())
+        hist = json.loads((media.parent / f"{media.name}.{wim_name}.wimcore-history.json")
+                          .read_text())
+        assert not (media / f"sources/{wim_name}.wimcore-history.json").exists()
         run = hist["runs"][-1]
         assert run["backend"] == "test-recording" and len(run["images"]) == count
         assert all(i["installed"] and not i["staged"] for i in run["images"])

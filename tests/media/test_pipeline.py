@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -106,8 +107,9 @@ def test_install_images_staged(serviced_master: Path) -> None:
             inv = inventory(image)
             assert {s.key.split("~")[0] for s in inv.staged} == {
                 "Package_for_ServicingStack_2032", "Package_for_RollupFix"}
-    history = json.loads((serviced_master / "sources/install.wim.wimcore-history.json")
-                         .read_text())
+    sidecar = serviced_master.parent / f"{serviced_master.name}.install.wim.wimcore-history.json"
+    history = json.loads(sidecar.read_text())
+    assert not [n for n in os.listdir(serviced_master / "sources") if ".wimcore" in n]
     run = history["runs"][0]
     assert run["backend"] == "staged" and run["verification"] == "checked"
     assert [len(i["staged"]) for i in run["images"]] == [2, 2]

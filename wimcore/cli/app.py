@@ -63,13 +63,15 @@ wimlib-imagex commands (same operands and options; see wimcore COMMAND --help):
   split     split a WIM into parts
   update    add, delete and rename files in an image
   verify    check every blob, the metadata and the integrity table
+  mount, mountrw, unmount
+            not offered: wimcore works without mounting (use update or extract)
 
 DISM syntax:
   dism      /Get-WimInfo, /Export-Image, /Apply-Image, /Capture-Image, ... (wimcore dism /?)
 
 wimcore commands:
   set       change an image's name, description, flags, properties, boot index
-  package   expand, inspect, list, plan and stage Windows update packages
+  package   expand, inspect, list, plan, stage and install Windows update packages
   media     service an installation media folder (the monthly routine)
   sample    make wimcore's built-in sample media
   fleet     service many images on Dask, with a servicing catalog (status, history, cancel)

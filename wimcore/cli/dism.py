@@ -453,6 +453,14 @@ def get_packages(args: Args) -> None:
         out(f"State : {_state(pkg.state)}")
         out(f"Release Type : {pkg.release_type or '<undefined>'}")
         out("")
+    listed = {p.key.lower() for p in inv.packages}
+    for staged in inv.staged:  # placed by wimcore for Windows Setup: staged, not installed
+        if staged.key.lower() in listed:
+            continue
+        out(f"Package Identity : {staged.key}")
+        out("State : Staged")
+        out("Release Type : <staged by wimcore: Windows Setup installs it; not installed yet>")
+        out("")
 
 
 def _state(state: str | None) -> str:
@@ -462,6 +470,17 @@ def _state(state: str | None) -> str:
     if state is None:
         return "<unknown: no CBS record>"
     return names.get(state.lower(), state)
+
+
+#: DISM's CBS_E_NOT_APPLICABLE: "The specified package is not applicable to this image."
+NOT_APPLICABLE = 0x800F081E
+
+
+class PackageNotApplicableError(errors.WimcoreError):
+    """/Add-Package of a package that does not apply to the image: DISM fails with
+    0x800F081E, and so does wimcore (the image is not changed by it)."""
+
+    hresult = NOT_APPLICABLE
 
 
 def add_package(args: Args) -> None:
@@ -485,6 +504,19 @@ def add_package(args: Args) -> None:
     with reporter("stage", quiet=current.quiet) as cb:
         report = service_wim(path, packages, images=image, progress=cb, backend="auto")
     out(report.summary())
+    refused = [s for img in report.images for s in img.skipped
+               if s.get("state") == "not-applicable"]
+    if refused:
+        out("")
+        out(f"Error: 0x{NOT_APPLICABLE:08x}")
+        out("")
+        out("The specified package is not applicable to this image.")
+        out("")
+        raise PackageNotApplicableError(
+            f"0x{NOT_APPLICABLE:08x}: the specified package is not applicable to this image: "
+            + "; ".join(f"{s['key']}: {s['reason']}" for s in refused)
+            + ("" if not report.committed else
+               " (the other packages were added: the image changed, see the summary)"))
     if report.status in ("partial", "incomplete"):
         raise errors.WimcoreError("not every package reached the image (see the summary above: "
                                   "status " + report.status + ")")

@@ -153,10 +153,21 @@ def describe(exc: BaseException, ctx: Context | None = None) -> tuple[str, int]:
         hint = (hint + "; " if hint else "") + f"partial files may remain in {partial}"
     if isinstance(exc, UsageError):
         hint = f"see: wimcore {exc.command} --help" if exc.command else "see: wimcore --help"
+    message, hint = _user_paths(exc, message), _user_paths(exc, hint)
     if not isinstance(exc, (errors.WimcoreError, OSError, KeyboardInterrupt, UsageError)):
         message = f"internal error: {type(exc).__name__}: {message}"
         hint = "run with --debug for the traceback"
     return message + (f" ({hint})" if hint else ""), code
+
+
+def _user_paths(exc: BaseException, text: str) -> str:
+    """``text`` naming what the user knows: the final names of our temporary files and
+    folders, and what a removed folder was (``exc.path_names``, set where it happened)."""
+    from wimcore.atomic import final_names
+
+    for old, new in sorted(getattr(exc, "path_names", []), key=lambda p: -len(p[0])):
+        text = text.replace(old, new)
+    return final_names(text)
 
 
 def is_broken_pipe(exc: BaseException) -> bool:

@@ -179,7 +179,17 @@ def plan_cmd(ctx: click.Context, images: tuple[str, ...], arch: str | None, text
 
 @fleet_group.command("run")
 @click.option("--scheduler", metavar="ADDRESS",
-              help="An existing Dask scheduler (tcp://HOST:8786); default: a local cluster.")
+              help="An existing Dask scheduler (tls://HOST:8786, with --tls-*); default: a "
+                   "local cluster on 127.0.0.1.")
+@click.option("--tls-ca", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The CA certificate that signed the scheduler's and workers' certificates.")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="This client's certificate (PEM), signed by that CA.")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="This client's private key (PEM; omit when it is in --tls-cert).")
+@click.option("--insecure", is_flag=True,
+              help="Allow a plain tcp:// scheduler beyond loopback: whoever reaches its port "
+                   "runs code as the workers' user. For a network you trust only.")
 @click.option("--workers", type=click.IntRange(1, 256),
               help="Worker processes of the local cluster (default: min(images, cores)).")
 @click.option("--backend", type=click.Choice(["auto", "staged", "vm"]), default="staged",
@@ -216,7 +226,9 @@ def plan_cmd(ctx: click.Context, images: tuple[str, ...], arch: str | None, text
 @_FILTER
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON.")
 @click.pass_context
-def run_cmd(ctx: click.Context, scheduler: str | None, workers: int | None, backend: str,
+def run_cmd(ctx: click.Context, scheduler: str | None, tls_ca: Path | None,
+            tls_cert: Path | None, tls_key: Path | None, insecure: bool,
+            workers: int | None, backend: str,
             continue_on_error: bool, remove_superseded: bool, scratch: Path | None,
             retries: int, skip_verify: bool, allow_incomplete: bool, winpe: str | None,
             media_root: Path | None, vm_memory: int, vm_cpus: int, vm_timeout: float,
@@ -224,13 +236,21 @@ def run_cmd(ctx: click.Context, scheduler: str | None, workers: int | None, back
             as_json: bool) -> None:
     """Service every selected image with its plan, in parallel (idempotent)."""
     from wimcore.fleet.runner import RunOptions, run_fleet
+    from wimcore.fleet.security import TlsFiles
     from wimcore.servicing.backend import BackendOptions
 
     state: State = ctx.find_object(State) or State(False, False)
     show = _Display(quiet=state.quiet or current.quiet)
     if skip_verify:
         _warn_skip_verify()
-    options = RunOptions(scheduler=scheduler, workers=workers, backend=backend,
+    tls = TlsFiles(*(str(p.absolute()) if p else None for p in (tls_ca, tls_cert, tls_key)))
+    if insecure:
+        text = ("--insecure: a plain tcp:// scheduler lets whoever reaches it run code as "
+                "the workers' user")
+        current.warnings.append(text)
+        click.echo(f"wimcore: warning: {text}", err=True)
+    options = RunOptions(scheduler=scheduler, tls=tls, insecure=insecure, workers=workers,
+                         backend=backend,
                          continue_on_error=continue_on_error,
                          remove_superseded=remove_superseded,
                          scratch=str(scratch.absolute()) if scratch else None,
@@ -314,6 +334,12 @@ class _Display:
             self.bar.stop()
 
 
+#: How ``status`` shows an image's state in its latest run (the catalog's words, spelled
+#: for people).
+_STATE_WORDS = {"never-started": "never started", "not-serviced": "not serviced",
+                "nothing-to-do": "nothing to do"}
+
+
 @fleet_group.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @click.pass_context
@@ -328,10 +354,11 @@ def status_cmd(ctx: click.Context, as_json: bool) -> None:
         return
     for img in images:
         last = img["last_run"]
+        has = ", ".join(f"{len(img[k])} {k}" for k in ("installed", "staged") if img[k])
         click.echo(f"{img['id']:>4}  {img['name']:<34} 10.0.{img['build']}.{img['ubr']}  "
-                   f"{len(img['serviced'])} update(s) serviced  last run: "
-                   + (f"{last['status']} ({last['run_id']}, run {last['run_status']})"
-                      if last else "never"))
+                   f"updates: {has or 'none by wimcore'}  last run: "
+                   + (f"{_STATE_WORDS.get(last['status'], last['status'])} "
+                      f"({last['run_id']}, run {last['run_status']})" if last else "never"))
     for r in runs:
         click.echo(f"run {r['id']}  {r['status']:<10} {r['backend']:<6} started {r['started']}"
                    + (f"  {r['note']}" if r["note"] else ""))

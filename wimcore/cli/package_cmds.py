@@ -1,4 +1,5 @@
-"""``wimcore package``: expand and inspect update packages (thin wrappers over wimcore.packages)."""
+"""``wimcore package``: expand and inspect update packages (thin wrappers over wimcore.packages);
+list, plan, stage and install are added to the group by ``wimcore.cli.app``."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from wimcore.packages.expand import expand as expand_package
 from wimcore.packages.inspect import inspect_package
 from wimcore.progress import ProgressEvent
 
-package_group = click.Group("package", help="Expand and inspect Windows update packages "
-                                            "(MSU, CAB, WIM container, express).")
+package_group = click.Group("package", help="Expand, inspect, list, plan, stage and install "
+                                            "Windows update packages (MSU, CAB, WIM "
+                                            "container, express).")
 
 
 def _fail(exc: BaseException) -> click.ClickException:

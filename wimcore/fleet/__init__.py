@@ -18,9 +18,10 @@ _MODULES = {
     "planning": ("plan_images", "select_updates", "ImagePlan"),
     "runner": ("run_fleet", "RunOptions", "FleetRunResult"),
     "task": ("ImageTask", "service_image"),
+    "security": ("TlsFiles", "check_scheduler"),
     "errors": ("FleetError", "CatalogError", "CatalogVersionError", "NotRegisteredError",
                "LibraryError", "RemoveSupersededRefusedError", "WorkerAccessError",
-               "ClusterError"),
+               "ClusterError", "InsecureSchedulerError"),
 }
 _LAZY = lazy.exports(_MODULES)
 

@@ -39,6 +39,13 @@ RUN_STATES = ("in process", "successful", "incomplete", "failed", "cancelled")
 IMAGE_OK_STATES = frozenset({"staged", "installed", "nothing-to-do"})
 #: Image states of an image left unchanged because the backend cannot service it.
 IMAGE_UNSERVICED_STATES = frozenset({"not-serviced", "incomplete"})
+#: An image whose task was stopped by ``fleet cancel`` or Ctrl-C: its WIM is unchanged.
+IMAGE_CANCELLED = "cancelled"
+#: An image whose task never ran because the run ended first (the scheduler was
+#: unreachable, a worker check failed, the client stopped): its WIM is unchanged.
+IMAGE_NEVER_STARTED = "never-started"
+#: Image states that are neither success nor failure: nothing was attempted or it stopped.
+IMAGE_STOPPED_STATES = frozenset({IMAGE_CANCELLED, IMAGE_NEVER_STARTED})
 
 _SCHEMA_V1 = """
 CREATE TABLE settings (
@@ -174,8 +181,19 @@ DROP TABLE runs;
 ALTER TABLE runs_v2 RENAME TO runs;
 """
 
+#: Version 3: an image whose task never ran because its run failed (scheduler unreachable,
+#: no usable worker) is ``never-started``; versions 1-2 wrote ``cancelled`` for it, with
+#: the note "not started: the run ended first", in runs that nobody cancelled.
+_NEVER_STARTED_V3 = """
+UPDATE run_images SET status = 'never-started',
+    note = 'never started: the run ended first (the WIM was not touched)'
+    WHERE status = 'cancelled' AND note = 'not started: the run ended first'
+      AND run_id IN (SELECT id FROM runs WHERE status != 'cancelled'
+                                           AND cancel_requested = 0);
+"""
+
 #: Forward migrations: entry N brings a catalog from user_version N to N + 1.
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _RUNS_INCOMPLETE_V2)
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _RUNS_INCOMPLETE_V2, _NEVER_STARTED_V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -396,6 +414,18 @@ class Catalog:
             "SELECT DISTINCT key FROM run_packages WHERE image_id=? AND state IN "
             "('staged', 'installed')", (image_id,))}
 
+    def serviced_states(self, image_id: int) -> dict[str, str]:
+        """Per identity key that some run staged or installed into this image, what it is
+        now by the runs' records: ``installed`` once any run installed it, else ``staged``
+        (staged means placed for Windows Setup, not installed)."""
+        states: dict[str, str] = {}
+        for key, state in self._db.execute(
+                "SELECT key, state FROM run_packages WHERE image_id=? AND state IN "
+                "('staged', 'installed')", (image_id,)):
+            if states.get(key) != "installed":
+                states[key] = state
+        return states
+
     # -- updates -----------------------------------------------------------------------------
 
     def update_file(self, sha256: str) -> dict[str, Any] | None:
@@ -499,11 +529,17 @@ class Catalog:
                  for n, p in enumerate(result.get("packages") or [], start=1)])
 
     def finish_run(self, run_id: str, status: str, note: str | None = None, *,
-                   leftover: tuple[str, str] = ("cancelled", "not started: the run ended first")
-                   ) -> None:
-        """Close a run with its final state; images without a result get ``leftover``."""
+                   leftover: tuple[str, str] | None = None) -> None:
+        """Close a run with its final state; images without a result get ``leftover``
+        (default: ``cancelled`` in a cancelled run, else ``never-started``; their WIMs
+        were not touched)."""
         if status not in RUN_STATES:
             raise ValueError(f"unknown run state {status!r}")
+        if leftover is None:
+            leftover = ((IMAGE_CANCELLED, "cancelled before it started: the WIM was not "
+                                          "touched") if status == "cancelled" else
+                        (IMAGE_NEVER_STARTED, "never started: the run ended first"
+                         + (f" ({note})" if note else "") + "; the WIM was not touched"))
         with self.transaction() as db:
             db.execute("UPDATE run_images SET status=?, note=COALESCE(note, ?) WHERE run_id=? "
                        "AND status IN ('queued', 'in process')", (*leftover, run_id))
@@ -599,11 +635,14 @@ class Catalog:
                 "SELECT ri.run_id, ri.status, ri.finished, ri.error, r.status AS run_status "
                 "FROM run_images ri JOIN runs r ON r.id = ri.run_id WHERE ri.image_id=? "
                 "ORDER BY r.started DESC, r.id DESC LIMIT 1", (img["id"],))
+            states = self.serviced_states(img["id"])
             out.append({"id": img["id"], "name": img["name"], "wim_path": img["wim_path"],
                         "wim_index": img["wim_index"], "edition": img["edition"],
                         "arch": img["arch"], "build": img["build"], "ubr": img["ubr"],
                         "packages_at_import": len(self.packages_at_import(img["id"])),
-                        "serviced": sorted(self.serviced_keys(img["id"])),
+                        "serviced": sorted(states),
+                        "staged": sorted(k for k, v in states.items() if v == "staged"),
+                        "installed": sorted(k for k, v in states.items() if v == "installed"),
                         "last_run": last[0] if last else None})
         return out
 

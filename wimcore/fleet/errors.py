@@ -39,3 +39,8 @@ class ClusterError(FleetError):
 
 class RunOptionsError(FleetError):
     """Run options that do not go together (a bundle option, a VM guest without the vm backend)."""
+
+
+class InsecureSchedulerError(ClusterError):
+    """A plain-TCP scheduler beyond loopback, refused before connecting: whoever reaches
+    its port runs code as the workers' user (use TLS, or ``--insecure`` on purpose)."""

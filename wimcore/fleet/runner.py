@@ -8,8 +8,11 @@ arrives: the client is the catalog's only writer.
 
 - Default cluster: a ``LocalCluster`` of worker processes on this machine, one thread
   each; it declares the ``vm`` resource when the vm backend can run here.
-- ``scheduler="tcp://HOST:8786"`` joins a cluster started with ``dask scheduler`` and
-  ``dask worker``; the workers must see the same paths (a shared file system).
+- ``scheduler="tls://HOST:8786"`` joins a cluster started with ``dask scheduler`` and
+  ``dask worker`` with TLS (``RunOptions.tls``: CA, client certificate and key; Dask's
+  ``Security`` with encryption required); the workers must see the same paths (a shared
+  file system). A plain ``tcp://`` scheduler beyond loopback is refused before any
+  connection unless ``insecure`` (see :mod:`wimcore.fleet.security`).
 - Tasks are submitted with ``retries``; a worker that dies loses nothing (see
   :mod:`wimcore.fleet.task`). Tasks of the vm backend ask for ``vm=1`` and ``MEMORY``
   (the guest's memory plus :data:`VM_OVERHEAD_MIB`); the backend's options travel to the
@@ -31,7 +34,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wimcore.fleet.catalog import IMAGE_OK_STATES, IMAGE_UNSERVICED_STATES, Catalog
+from wimcore.fleet.catalog import (
+    IMAGE_CANCELLED,
+    IMAGE_NEVER_STARTED,
+    IMAGE_OK_STATES,
+    IMAGE_STOPPED_STATES,
+    IMAGE_UNSERVICED_STATES,
+    Catalog,
+)
 from wimcore.fleet.errors import (
     ClusterError,
     RemoveSupersededRefusedError,
@@ -39,6 +49,7 @@ from wimcore.fleet.errors import (
     WorkerAccessError,
 )
 from wimcore.fleet.planning import ImagePlan, plan_images
+from wimcore.fleet.security import TlsFiles, check_scheduler, client_security
 from wimcore.fleet.task import ImageTask, check_access, service_image
 from wimcore.servicing.backend import BackendOptions
 
@@ -53,7 +64,9 @@ VM_OVERHEAD_MIB = 1024
 class RunOptions:
     """How to run: where, with what backend, on which images."""
 
-    scheduler: str | None = None  # tcp://HOST:PORT; None: a LocalCluster here
+    scheduler: str | None = None  # tls://HOST:PORT; None: a LocalCluster here
+    tls: TlsFiles = field(default_factory=TlsFiles)  # CA, client cert and key (tls://)
+    insecure: bool = False  # allow a plain tcp:// scheduler beyond loopback (on purpose)
     workers: int | None = None  # LocalCluster worker processes (default: min(images, cores))
     backend: str = "staged"  # auto | staged | vm
     continue_on_error: bool = False
@@ -136,6 +149,11 @@ def _check_options(options: RunOptions) -> None:
     if options.vm_guest is not None and options.backend != "vm":
         raise RunOptionsError(f"a VM guest was given, but the backend is {options.backend!r} "
                               "(it is for the vm backend only)")
+    if options.scheduler:
+        check_scheduler(options.scheduler, options.tls, options.insecure)
+    elif options.tls.given():
+        raise RunOptionsError("TLS files are for a remote scheduler (--scheduler "
+                              "tls://HOST:PORT); the local cluster listens on 127.0.0.1 only")
 
 
 def _option_record(options: RunOptions) -> dict[str, Any]:
@@ -166,8 +184,11 @@ def _start_client(options: RunOptions, n_tasks: int, vm: bool) -> Any:
     from distributed import Client, LocalCluster
 
     if options.scheduler:
+        secure: dict[str, Any] = {}
+        if options.scheduler.lower().startswith(("tls://", "wss://")):
+            secure["security"] = client_security(options.tls)
         try:
-            return Client(options.scheduler, timeout="20s")
+            return Client(options.scheduler, timeout="20s", **secure)
         except (OSError, TimeoutError) as exc:
             raise ClusterError(f"cannot reach the Dask scheduler {options.scheduler}: {exc}"
                                ) from None
@@ -273,14 +294,16 @@ def run_fleet(catalog: Catalog, options: RunOptions,
                                 "scratch": options.scratch, "arch": options.arch,
                                 "filter": options.text, "workers": options.workers,
                                 "skip_verify": options.skip_verify,
-                                "outputs": str(outputs), **_option_record(options)},
+                                "outputs": str(outputs), **_option_record(options),
+                                **({"insecure": True} if options.insecure else {}),
+                                **({"tls_cert": options.tls.cert} if options.tls.cert
+                                   else {})},
                        image_ids=[p.image["id"] for p in todo])
     result = FleetRunResult(run_id, "failed", plans=plans, scheduler=options.scheduler)
     try:
         _execute(catalog, options, todo, run_id, outputs, vm, result, tell)
     except BaseException as exc:
-        catalog.finish_run(run_id, "cancelled" if isinstance(exc, KeyboardInterrupt) else
-                           "failed", f"{type(exc).__name__}: {exc}".splitlines()[0])
+        catalog.finish_run(run_id, *_ended_by(exc, result.images))
         raise
     result.seconds = time.monotonic() - t0
     return result
@@ -355,24 +378,52 @@ def _execute(catalog: Catalog, options: RunOptions, todo: list[ImagePlan], run_i
     catalog.finish_run(run_id, result.status, result.note)
 
 
+def _ended_by(exc: BaseException, records: list[dict[str, Any]]) -> tuple[str, str]:
+    """The state and note of a run that an exception ended (its images without a result
+    become ``cancelled`` or ``never-started`` in :meth:`Catalog.finish_run`)."""
+    what = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    if isinstance(exc, KeyboardInterrupt):
+        return "cancelled", "interrupted" + (f"; {_counts(records)}" if records else "")
+    if isinstance(exc, ClusterError) and not records:
+        return "failed", f"scheduler unreachable or unusable ({what}); no image was started"
+    return "failed", what + (f"; {_counts(records)}" if records else "")
+
+
+def _counts(records: list[dict[str, Any]], total: int | None = None) -> str:
+    """``N image(s): X changed, Y failed, ...``: each image counted as what it became."""
+    def n(states: frozenset[str] | set[str]) -> int:
+        return sum(1 for r in records if r["status"] in states)
+
+    known = IMAGE_OK_STATES | IMAGE_UNSERVICED_STATES | IMAGE_STOPPED_STATES
+    parts = [f"{sum(1 for r in records if r.get('wim_changed'))} changed",
+             f"{sum(1 for r in records if r['status'] not in known)} failed"]
+    for label, states in (("cancelled (unchanged)", {IMAGE_CANCELLED}),
+                          ("never started (unchanged)", {IMAGE_NEVER_STARTED})):
+        if n(states):
+            parts.append(f"{n(states)} {label}")
+    parts.append(f"{n(IMAGE_UNSERVICED_STATES)} not serviced")
+    return f"{total if total is not None else len(records)} image(s): " + ", ".join(parts)
+
+
 def run_state(records: list[dict[str, Any]], cancelled: bool,
               skip_verify: bool = False) -> tuple[str, str]:
     """A run's state and note from its images' records: never ``successful`` unless every
-    image reached its plan; ``incomplete`` when none failed but some were not serviced."""
+    image reached its plan; ``incomplete`` when none failed but some were not serviced.
+    Cancelled and never-started images count as such, never as failed or changed."""
     unserviced = [r for r in records if r["status"] in IMAGE_UNSERVICED_STATES]
+    stopped = [r for r in records if r["status"] in IMAGE_STOPPED_STATES]
     failed = [r for r in records if r["status"] not in IMAGE_OK_STATES
-              and r["status"] not in IMAGE_UNSERVICED_STATES]
+              and r["status"] not in IMAGE_UNSERVICED_STATES
+              and r["status"] not in IMAGE_STOPPED_STATES]
     if cancelled:
         state = "cancelled"
     elif failed:
         state = "failed"
-    elif unserviced:
+    elif unserviced or stopped:
         state = "incomplete"
     else:
         state = "successful"
-    changed = sum(1 for r in records if r.get("wim_changed"))
-    note = (f"{len(records)} image(s): {changed} changed, {len(failed)} failed, "
-            f"{len(unserviced)} not serviced")
+    note = _counts(records)
     if skip_verify:
         note += "; packages used WITHOUT verification (--skip-verify)"
     return state, note

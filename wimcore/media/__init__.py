@@ -16,6 +16,7 @@ _LAZY = {
     "MediaImageReport": "report",
     "create_sample": "sample",
     "MediaError": "errors", "MediaLayoutError": "errors", "NotEnoughSpaceError": "errors",
+    "FolderNotWritableError": "errors",
     "MediaStepError": "errors", "IsoError": "errors",
 }
 

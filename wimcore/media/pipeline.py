@@ -33,8 +33,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import wimcore
+from wimcore.atomic import final_names, name_paths
 from wimcore.errors import Cancelled, WimcoreError
-from wimcore.media.errors import MediaLayoutError, MediaStepError, NotEnoughSpaceError
+from wimcore.media.errors import (
+    FolderNotWritableError,
+    MediaLayoutError,
+    MediaStepError,
+    NotEnoughSpaceError,
+)
 from wimcore.media.report import MediaImageReport, MediaReport, StepRecord
 from wimcore.media.sources_sync import SourcesOverlay, apply_setup_du, sync_from_image
 from wimcore.media.wimspace import worth_rebuilding
@@ -203,10 +209,54 @@ def estimate_space(install: Path, boot: Path, sources: Path, updates: Sequence[P
     return need
 
 
-def _check_space(path: Path, needed: int) -> None:
-    free = shutil.disk_usage(path).free
-    if free < needed:
-        raise NotEnoughSpaceError(str(path), needed, free)
+def estimate_iso(media: Path, updates: Sequence[Path]) -> int:
+    """Bytes an ISO of the serviced media takes: every file rounded up to 2 KiB sectors,
+    one directory record sector per file, what the updates may add to the WIMs, and the
+    volume descriptors, UDF structures and path tables (about 1 MiB)."""
+    sector = 2048
+    files = [f for f in media.rglob("*") if f.is_file()]
+    data = sum(-(-f.stat().st_size // sector) * sector for f in files)
+    added = 0
+    for u in updates:
+        if u.is_dir():
+            added += _tree_size(u)
+        elif u.exists():
+            added += u.stat().st_size
+    return data + added + sector * len(files) + 2**20
+
+
+def _existing(path: Path) -> Path:
+    """``path`` or its nearest existing ancestor (where a new folder would be made)."""
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def _check_writable(path: Path, role: str, option: str) -> None:
+    """Refuse a folder that cannot be written (read-only file system, no permission)."""
+    at = _existing(path)
+    if os.statvfs(at).f_flag & os.ST_RDONLY:
+        raise FolderNotWritableError(str(path), "read-only file system", role=role,
+                                     option=option)
+    if not os.access(at, os.W_OK | os.X_OK):
+        raise FolderNotWritableError(str(path), f"no permission to write in {at}", role=role,
+                                     option=option)
+
+
+def _check_space(needs: Sequence[tuple[Path, int, str, str]]) -> None:
+    """Each (folder, bytes, role, option) fits in its file system's free space; folders on
+    one file system share it (the first one short is named, with its option)."""
+    by_device: dict[int, tuple[int, list[str], list[str]]] = {}
+    for path, needed, role, option in needs:
+        at = _existing(path)
+        total, roles, options = by_device.get(at.stat().st_dev, (0, [], []))
+        total, roles, options = total + needed, [*roles, role], [*options, option]
+        by_device[at.stat().st_dev] = (total, roles, options)
+        free = shutil.disk_usage(at).free
+        if free < total:
+            shared = " and ".join(roles) + (" (one file system)" if len(roles) > 1 else "")
+            raise NotEnoughSpaceError(str(path), total, free, role=shared,
+                                      option=" or ".join(options))
 
 
 def _publish(src: Path, dest: Path) -> None:
@@ -638,6 +688,10 @@ def service(media_dir: str | os.PathLike[str],
     log_path = Path(opts.log).absolute() if opts.log else Path(f"{base}.wimcore.log")
     report_path = Path(opts.report).absolute() if opts.report else \
         Path(f"{base}.wimcore-report.json")
+    iso_dir = Path(opts.iso).absolute().parent if opts.iso is not None else None
+    _check_writable(work_root, "the work folder", "--work-dir")
+    if iso_dir is not None:
+        _check_writable(iso_dir, "the ISO's folder", "--iso PATH")
     made_root = not work_root.exists()
     work_root.mkdir(parents=True, exist_ok=True)
     started = dt.datetime.now(dt.timezone.utc)
@@ -654,11 +708,13 @@ def service(media_dir: str | os.PathLike[str],
                          skip_verify=opts.skip_verify, log=str(log_path),
                          report=str(report_path))
     try:
-        _check_space(work_root, estimate_space(install, boot, sources, inputs)
-                     + opts.space_margin)
-        if opts.iso is not None:
-            iso_dir = Path(opts.iso).absolute().parent
-            _check_space(iso_dir, _tree_size(media) + opts.space_margin)
+        needs = [(work_root, estimate_space(install, boot, sources, inputs)
+                  + opts.space_margin, "the work folder", "--work-dir")]
+        if iso_dir is not None:
+            iso = estimate_iso(media, inputs)
+            needs.append((iso_dir, iso + max(2**20, iso // 100), "the ISO's folder",
+                          "--iso PATH"))
+        _check_space(needs)
     except BaseException:
         if made_root:
             work_root.rmdir()
@@ -690,9 +746,13 @@ def service(media_dir: str | os.PathLike[str],
         cancelled = isinstance(exc, (Cancelled, KeyboardInterrupt))
         report.status = "cancelled" if cancelled else "failed"
         if not report.errors or cancelled:
-            report.errors.append(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            report.errors.append(final_names(str(exc).splitlines()[0]) if str(exc)
+                                 else type(exc).__name__)
         if isinstance(exc, WimcoreError) and not isinstance(exc, MediaStepError):
             setattr(exc, "report", report)  # noqa: B010 - give callers the record
+        if not opts.keep_work:  # removed below: say so where a message names it
+            name_paths(exc, [(str(work), "<the run's work folder, removed after the run: "
+                                         "--keep-work keeps it>")])
         raise
     finally:
         if routine is not None:

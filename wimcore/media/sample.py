@@ -9,6 +9,7 @@ index 2), Setup's files in ``sources/``, the boot files, and an ``updates/`` fol
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import os
 import random
@@ -462,12 +463,24 @@ def create_sample(dest: str | Path, *, seed: int = 0, editions: int = 2) -> Path
     work = Path(tempfile.mkdtemp(prefix=".wimcore-sample-", dir=media.parent))
     try:
         _build(media, work, seed, chosen)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(media, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+        if _no_space(exc):  # name the folder the user gave, not a temporary one
+            raise OSError(errno.ENOSPC, "No space left on device while writing the sample "
+                          f"media (the file system of {media.parent} is full; nothing was "
+                          "left behind)", str(media)) from None
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return media
+
+
+def _no_space(exc: BaseException) -> bool:
+    """True when ``exc`` is a full file system (an OSError, or libwimlib's write error)."""
+    if isinstance(exc, OSError):
+        return exc.errno == errno.ENOSPC
+    return "No space left on device" in f"{exc} {getattr(exc, 'detail', '') or ''}"
 
 
 def _build(media: Path, work: Path, seed: int, chosen: tuple[Edition, ...] = EDITIONS) -> None:

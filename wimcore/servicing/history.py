@@ -1,8 +1,12 @@
 """The per-WIM history sidecar: what each servicing run staged or installed, and with which
 backend, so the next run knows.
 
-``install.wim`` gets ``install.wim.wimcore-history.json`` beside it. It is written only
-after the WIM itself was committed, atomically (temporary name, then rename).
+``install.wim`` gets ``install.wim.wimcore-history.json`` beside it, except in a media's
+``sources/`` folder: files there are copied onto USB sticks and into ISOs, so the sidecars
+of a media's WIMs live beside the media folder (``MEDIA.install.wim.wimcore-history.json``,
+like the run's report and log). A sidecar an older wimcore left inside ``sources/`` is read,
+and moved out at the next save. It is written only after the WIM itself was committed,
+atomically (temporary name, then rename).
 """
 
 from __future__ import annotations
@@ -18,9 +22,38 @@ from wimcore.servicing.errors import HistoryError
 SUFFIX = ".wimcore-history.json"
 FORMAT = 1
 
+#: Files beside ``sources/`` that make a folder a Windows installation media.
+_MEDIA_MARKERS = ("setup.exe", "bootmgr", "boot", "efi")
+
+
+def media_of(wim_path: str | os.PathLike[str]) -> Path | None:
+    """The media folder when the WIM lives in a media's ``sources/`` (else None)."""
+    p = Path(wim_path).absolute()
+    if p.parent.name.lower() != "sources":
+        return None
+    root = p.parent.parent
+    if p.parent.parent == p.parent or not any((root / m).exists() for m in _MEDIA_MARKERS):
+        return None
+    return root
+
+
+def sidecar_base(wim_path: str | os.PathLike[str]) -> Path:
+    """The path that a WIM's sidecars (history, log) extend with their suffix: the WIM
+    itself, or ``MEDIA.<wim name>`` beside the media folder for a media's WIM."""
+    p = Path(wim_path)
+    media = media_of(p)
+    if media is None:
+        return p
+    return media.parent / f"{media.name}.{p.name}"
+
 
 def sidecar_path(wim_path: str | os.PathLike[str]) -> Path:
-    """Where the history of a WIM lives: beside it, named after it."""
+    """Where the history of a WIM lives: beside it (beside the media for a media's WIM)."""
+    base = sidecar_base(wim_path)
+    return base.with_name(base.name + SUFFIX)
+
+
+def _legacy_path(wim_path: str | os.PathLike[str]) -> Path:
     p = Path(wim_path)
     return p.with_name(p.name + SUFFIX)
 
@@ -31,6 +64,8 @@ class History:
 
     path: Path
     runs: list[dict[str, Any]] = field(default_factory=list)
+    #: A sidecar of an older wimcore inside ``sources/``: removed once ``path`` is written.
+    legacy: Path | None = None
 
     def staged_keys(self, index: int, name: str | None = None, *,
                     wim: str | None = None) -> set[str]:
@@ -65,18 +100,23 @@ class History:
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise HistoryError(f"{self.path}: cannot write the history: {exc}") from None
+        if self.legacy is not None and self.legacy != self.path:
+            self.legacy.unlink(missing_ok=True)  # moved out of the media's sources/
+            self.legacy = None
 
 
 def load_history(wim_path: str | os.PathLike[str]) -> History:
     """The history beside a WIM (empty when there is none; HistoryError when unreadable)."""
     path = sidecar_path(wim_path)
-    if not path.exists():
+    legacy = _legacy_path(wim_path)
+    source = path if path.exists() or legacy == path else legacy
+    if not source.exists():
         return History(path)
     try:
-        doc = json.loads(path.read_bytes())
+        doc = json.loads(source.read_bytes())
     except (OSError, ValueError) as exc:
-        raise HistoryError(f"{path}: unreadable history sidecar ({exc}); move it away to "
+        raise HistoryError(f"{source}: unreadable history sidecar ({exc}); move it away to "
                            "start a fresh history") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("runs"), list):
-        raise HistoryError(f"{path}: not a wimcore history file")
-    return History(path, list(doc["runs"]))
+        raise HistoryError(f"{source}: not a wimcore history file")
+    return History(path, list(doc["runs"]), legacy=source if source != path else None)

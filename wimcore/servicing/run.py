@@ -48,7 +48,7 @@ from wimcore.servicing.errors import (
     ServicingError,
     ServicingRunError,
 )
-from wimcore.servicing.history import History, load_history, sidecar_path
+from wimcore.servicing.history import History, load_history, sidecar_base, sidecar_path
 from wimcore.servicing.image_inventory import ImageType, inventory
 from wimcore.servicing.planner import PlanState, plan
 from wimcore.servicing.report import (
@@ -290,9 +290,9 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
     the WIM is unchanged. A cancel (progress callback returning False,
     :class:`wimcore.Cancelled`, Ctrl-C) re-raises with the WIM unchanged. ``report_path``
     gets the JSON report and a ``.txt`` summary; ``log_path`` (default: beside the WIM,
-    ``<wim>.wimcore.log``) the servicing log. With ``history`` the sidecar
-    ``<wim>.wimcore-history.json`` records what was staged or installed (and by which
-    backend); what it staged is read to plan.
+    ``<wim>.wimcore.log``; beside the media folder for a media's WIM) the servicing log.
+    With ``history`` the sidecar ``<wim>.wimcore-history.json`` (the same place) records
+    what was staged or installed (and by which backend); what it staged is read to plan.
     ``backend``: ``"staged"`` (default), ``"vm"``, ``"auto"`` or a backend object;
     ``options`` configure it (``first_boot`` is a shortcut for ``options.first_boot``).
     Whatever the backend claims, the post-check of :mod:`wimcore.servicing.backend`
@@ -305,8 +305,9 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
     path = Path(wim_path)
     started = dt.datetime.now(dt.timezone.utc)
     run_id = started.strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
-    log = ServicingLog(log_path if log_path is not None else path.with_name(
-        path.name + ".wimcore.log"))
+    base = sidecar_base(path)  # a media's WIM: beside the media, never inside sources/
+    log = ServicingLog(log_path if log_path is not None else base.with_name(
+        base.name + ".wimcore.log"))
     report = ServicingReport(str(path), run_id, started.isoformat(), first_boot=first_boot,
                              continue_on_error=continue_on_error, skip_verify=skip_verify,
                              log=str(log.path) if log.path else None,
