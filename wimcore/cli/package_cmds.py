@@ -35,11 +35,9 @@ def _with_warnings(data: dict[str, Any]) -> dict[str, Any]:
 @package_group.command("expand")
 @click.argument("pkg", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--allow-deltas", is_flag=True,
-              help="List MSDelta spans of express payloads instead of failing on them.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
-def expand_cmd(pkg: Path, dest: Path, allow_deltas: bool, as_json: bool, quiet: bool) -> None:
+def expand_cmd(pkg: Path, dest: Path, as_json: bool, quiet: bool) -> None:
     """Expand PKG (MSU, CAB or WIM container) into DEST (absent or empty)."""
     from wimcore.cli.errors import current
 
@@ -51,7 +49,7 @@ def expand_cmd(pkg: Path, dest: Path, allow_deltas: bool, as_json: bool, quiet: 
     try:
         if not pkg.exists():
             raise FileNotFoundError(2, "No such file or directory", str(pkg))
-        result = expand_package(pkg, dest, progress=on_progress, allow_deltas=allow_deltas)
+        result = expand_package(pkg, dest, progress=on_progress)
     except (WimcoreError, OSError) as exc:
         raise _fail(exc) from None
     if as_json:
@@ -61,8 +59,12 @@ def expand_cmd(pkg: Path, dest: Path, allow_deltas: bool, as_json: bool, quiet: 
                f"{result.bytes} bytes")
     for p in result.packages:
         click.echo(f"  package: {p.path}" + ("  [express]" if p.express else ""))
+    for report in result.psf:
+        click.echo("  " + "\n    ".join(report.lines()) + "\n    every span and file "
+                   "checked against the index's SHA-256 hashes")
     for name in result.kept:
-        click.echo(f"  kept, not expanded: {name}")
+        role = result.metadata.get(name)
+        click.echo(f"  kept, not expanded: {name}" + (f" ({role})" if role else ""))
 
 
 @package_group.command("inspect")
