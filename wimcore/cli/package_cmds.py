@@ -69,16 +69,30 @@ def expand_cmd(pkg: Path, dest: Path, as_json: bool, quiet: bool) -> None:
 
 @package_group.command("inspect")
 @click.argument("pkg", type=click.Path(path_type=Path))
+@click.option("--setup-du", "setup_du", multiple=True, type=click.Path(dir_okay=False),
+              help="Treat this input as a Setup Dynamic Update (as plan does).")
+@click.option("--sources", type=click.Path(file_okay=False), default=None,
+              help="The media's sources/ folder whose Setup files recognise a Setup Dynamic "
+                   "Update (as plan does).")
 @click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
-def inspect_cmd(pkg: Path, as_json: bool) -> None:
-    """Describe PKG: an MSU, a CAB, an expanded package folder or an update.mum."""
+def inspect_cmd(pkg: Path, setup_du: tuple[str, ...], sources: str | None,
+                as_json: bool) -> None:
+    """Describe PKG: an MSU, a CAB or WIM package, an expanded package folder or an
+    update.mum; its class is the one plan gives it, and an express package's PSF spans
+    are counted by kind. An input that is not an update fails as plan does."""
+    from wimcore.packages.errors import NotAnUpdateError
+
     try:
         if not pkg.exists():
             raise FileNotFoundError(2, "No such file or directory", str(pkg))
-        info = inspect_package(pkg)
+        info = inspect_package(pkg, sources=sources, setup_du=setup_du)
     except (WimcoreError, OSError) as exc:
         raise _fail(exc) from None
     if as_json:
         click.echo(json.dumps(_with_warnings(info.to_dict()), indent=2))
     else:
         click.echo("\n".join(info.summary()))
+    refused = [r for r in info.inputs if r.input_class.value == "not-an-update"]
+    if refused:
+        raise _fail(NotAnUpdateError(f"{refused[0].path}: not an update: {refused[0].reason}",
+                                     path=str(refused[0].path), reason=refused[0].reason))

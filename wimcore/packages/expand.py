@@ -236,8 +236,8 @@ class _Expander:
                 self._expand_msu(out, names)
             else:
                 raise PackageShapeError(
-                    f"{src.name}: a WIM with neither update.mum nor package members at its "
-                    f"root (found: {', '.join(sorted(names)[:6]) or 'nothing'})",
+                    f"{src.name}: a WIM without update.mum and without package members at "
+                    f"its root (found: {', '.join(sorted(names)[:6]) or 'nothing'})",
                     found="a WIM that is neither a KB package nor an MSU")
         else:
             names = self._extract_cab(src, out)
