@@ -8,6 +8,13 @@ packages=(libwim15 wimtools libmspack0 cabextract libhivex0 xorriso ntfs-3g binu
           python3-venv
           # the VM backend's tests: QEMU and the stand-in guest's parts (tests/vm/standin)
           qemu-system-x86 qemu-utils busybox-static libhivex-bin mtools)
+# wimcore's own C (the MSDelta decoding loops, native/msdelta.c) is compiled by pip through
+# cffi: it needs gcc (above) and the interpreter's headers, from python3-dev when the
+# interpreter is the system one and has none.
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c 'import os, sysconfig; raise SystemExit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>/dev/null; then
+  packages+=(python3-dev)
+fi
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -27,9 +34,12 @@ elif ! apt-cache show --no-all-versions linux-image-amd64 2>/dev/null | grep '^D
   $SUDO apt-get update -qq
 fi
 
-PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,fleet]"
+if ! .venv/bin/python -c 'import wimcore._native._msdelta' 2>/dev/null; then
+  echo "setup: error: the MSDelta decoder (native/msdelta.c) did not build; see pip's output" >&2
+  exit 1
+fi
 echo "setup: ready ($(.venv/bin/python --version), libwimlib $(.venv/bin/python -c 'import wimcore; print(wimcore.libwimlib_version())'))"

@@ -44,3 +44,8 @@ def test_wheel_installs_and_runs_outside_the_repository(tmp_path: Path) -> None:
     info = subprocess.run([str(exe), "info", "t.wim"], capture_output=True, text=True,
                           cwd=tmp_path, env=env, check=False)
     assert "Image Count:    1" in info.stdout and "Name:                   src" in info.stdout
+    # The wheel carries wimcore's own compiled MSDelta loops (cffi API mode, built by pip).
+    native = subprocess.run([str(python), "-c", "from wimcore.packages import msdelta; "
+                             "print(msdelta.native_available(), msdelta._native().__file__)"],
+                            capture_output=True, text=True, cwd=tmp_path, env=env, check=False)
+    assert native.stdout.startswith(f"True {venv}"), (native.stdout, native.stderr)

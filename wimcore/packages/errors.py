@@ -112,6 +112,36 @@ class PsfIndexError(PackageShapeError):
     """A PSF index (``*.psf.cix.xml``) that is malformed or lacks what checking needs."""
 
 
+class DeltaError(PackageError):
+    """An MSDelta (PA30/PA31/PA19/DCM) delta could not be read or applied; nothing was produced."""
+
+
+class DeltaCorruptError(DeltaError):
+    """A delta is damaged, truncated or hostile (bad sizes, bad tables, matches out of range)."""
+
+
+class DeltaUnsupportedError(DeltaError):
+    """A delta uses a feature wimcore's decoder refuses; ``feature`` names it (e.g. "rift")."""
+
+    def __init__(self, message: str, *, feature: str) -> None:
+        super().__init__(message)
+        self.feature = feature
+
+
+class DeltaHashMismatchError(DeltaError):
+    """The decoded target does not have the hash its delta header records."""
+
+    def __init__(self, message: str, *, algorithm: str, expected: str, actual: str) -> None:
+        super().__init__(message)
+        self.algorithm = algorithm
+        self.expected = expected
+        self.actual = actual
+
+
+class DeltaDecoderUnavailableError(DeltaError):
+    """wimcore's compiled MSDelta module is missing; the message says how to build it."""
+
+
 class ManifestError(PackageError):
     """An update.mum or component manifest lacks what a package manifest must have."""
 
