@@ -34,6 +34,7 @@ DELTA_MAGICS = (b"PA30", b"PA31", b"PA19")
 MAX_DELTA_BYTES = 1 << 30
 _COPY_CHUNK = 1024 * 1024
 _MAX_INDEX_BYTES = 256 * 1024 * 1024
+_CODEC_NAMES = {"pseudolzx": "PseudoLzx", "lzms": "LZMS"}
 
 
 @dataclass(frozen=True)
@@ -177,10 +178,11 @@ def sniff_span(head: bytes) -> tuple[str, int]:
 
 def delta_codec(blob: bytes) -> str:
     """The codec of a delta blob (``PseudoLzx``, ``LZMS``, ...) as the decoder reads it."""
-    from wimcore.packages import msdelta
+    from wimcore.packages.msdelta import info
 
     try:
-        return str(msdelta.info(blob).codec)
+        codec = info(blob).codec
+        return _CODEC_NAMES.get(codec or "", codec or "none")
     except Exception as exc:  # a description, never a failure of inspect
         return f"unreadable ({type(exc).__name__})"
 
@@ -298,11 +300,11 @@ def _decode_span(fh: Any, f: PsfFile, kind: str, prefix: int,
         if zlib.crc32(blob[4:]) != crc:
             raise _tampered(psf, f, f"its {kind} delta fails its CRC-32 prefix")
         blob = blob[4:]
-    from wimcore.packages import msdelta
+    from wimcore.packages.msdelta import apply
 
     codec = delta_codec(blob)
     try:
-        out = msdelta.apply(blob, b"", expected_size=f.length)
+        out = apply(blob, b"", expected_size=f.length)
     except PackageTamperedError:
         raise
     except Exception as exc:
