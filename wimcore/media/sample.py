@@ -391,7 +391,10 @@ def _container_wim(path: Path, members: dict[str, bytes], *, seed: int, work: Pa
             _put(tree, rel.replace("\\", "/"), data, T_DU)
         pin_tree_times(tree, T_DU)
         with wimcore.create("none") as wim:
-            wim.add_image(tree, path.stem)
+            image = wim.add_image(tree, path.stem)
+            ft = filetime(T_DU)
+            image.set_property("CREATIONTIME/HIGHPART", f"0x{ft >> 32:08X}")
+            image.set_property("CREATIONTIME/LOWPART", f"0x{ft & 0xFFFFFFFF:08X}")
             wim._set_info(guid=_guid(seed, path.name))
             path.parent.mkdir(parents=True, exist_ok=True)
             wim.write(path, threads=1, retain_guid=True)

@@ -67,8 +67,20 @@ class PsfFile:
         return self.sha256 == self.source.sha256 and self.length == self.source.length
 
 
-# Kept for callers of the old name.
-PsfSpan = PsfFile
+@dataclass(frozen=True)
+class PsfSpan:
+    """An index entry as the index labels it (name, ``type``, span offset and length).
+
+    A description for callers of the older API; :func:`parse_index` gives the checked
+    model (:class:`PsfFile`), which ``file`` carries.
+    """
+
+    name: str
+    type: str
+    offset: int
+    length: int
+    time: str | None = None
+    file: PsfFile | None = field(default=None, compare=False, repr=False)
 
 
 def is_index_name(name: str) -> bool:
@@ -162,8 +174,11 @@ def parse_index(data: bytes, *, source: str = CIX_NAME) -> list[PsfFile]:
     return files
 
 
-# Kept for callers of the old name.
-parse_cix = parse_index
+def parse_cix(data: bytes, *, source: str = CIX_NAME) -> list[PsfSpan]:
+    """The index's entries as it labels them (see :class:`PsfSpan`); checked like
+    :func:`parse_index`."""
+    return [PsfSpan(f.name, f.source.label, f.source.offset, f.source.length, f.time, f)
+            for f in parse_index(data, source=source)]
 
 
 def sniff_span(head: bytes) -> tuple[str, int]:
@@ -359,6 +374,20 @@ def expand_psf(files: list[PsfFile], psf: Path, dest: Path, *, index_name: str =
                 p.unlink(missing_ok=True)
             raise
     return report
+
+
+def apply_psf(spans: list[PsfSpan], psf: Path, dest: Path, *,
+              allow_deltas: bool = True) -> list[Path]:
+    """Write the files of ``spans`` (from :func:`parse_cix`) under ``dest``, every one
+    checked as :func:`expand_psf` does; delta spans are decoded (``allow_deltas`` is
+    accepted for older callers and changes nothing)."""
+    del allow_deltas
+    files = [s.file for s in spans if s.file is not None]
+    if len(files) != len(spans):
+        raise PsfIndexError(f"{psf.name}: spans without their index entries (hashes) cannot "
+                            "be checked; read them with parse_cix or parse_index")
+    report = expand_psf(files, psf, dest)
+    return [target_path(dest, name) for name in report.written]
 
 
 def scan_psf(files: list[PsfFile], psf: Path, *, index_name: str = CIX_NAME) -> PsfReport:
