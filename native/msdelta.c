@@ -625,7 +625,8 @@ int msd_pseudolzx_decode(const uint8_t *patch, size_t patch_len, uint8_t *window
         pos += len;
         stats->matches++;
     }
-    if (rc == MSD_OK && br_consumed(&br) > total_bits)
+    /* Whatever went wrong after the real bits ran out is a truncation. */
+    if (rc != MSD_ERR_NOMEM && br_consumed(&br) > total_bits)
         rc = MSD_ERR_TRUNCATED;
     stats->bits_read = br_consumed(&br);
     seg_free(&segs);

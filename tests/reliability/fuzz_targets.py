@@ -25,6 +25,8 @@ from tests.packages.pkgfactory import update_mum
 from tests.reliability.exercise import use_cab, use_hive, use_wim
 from wimcore.hive import build_hive
 from wimcore.imageinfo import parse_wim_xml
+from wimcore.packages import msdelta
+from wimcore.packages.errors import DeltaError
 from wimcore.packages.model import parse_mum
 
 EXAMPLES = int(os.environ.get("WIMCORE_FUZZ_EXAMPLES", "100"))
@@ -60,6 +62,25 @@ SEED_MUM = update_mum(name="Package_for_RollupFix", version="26100.2033.1.6", kb
                       release_type="Security Update")
 SEED_CABS = [p.read_bytes() for p in sorted((SHARED / "data" / "cab").glob("*.cab"))
              if "multi" not in p.name]
+
+
+
+def _seed_deltas() -> list[tuple[bytes, bytes]]:
+    """(delta, source) pairs made by the project's encoder: composite and flat PseudoLzx
+    tables with and without a source, PA31 with a CRC prefix, an LZMS payload."""
+    from wimcore.packages import msdelta_encode as enc
+
+    rnd = random.Random(7)
+    source = rnd.randbytes(1500)
+    target = source[200:900] + b"fuzz " * 60 + source[:300] + rnd.randbytes(100)
+    return [(enc.encode(target, source, tables="composite", segments=3, hash_alg="none"),
+             source),
+            (enc.encode(target, b"", hash_alg="md5"), b""),
+            (enc.encode(target, source, magic="PA31", crc_prefix=True), source),
+            (enc.encode(target, b"", codec="lzms", hash_alg="sha1"), b"")]
+
+
+SEED_DELTAS = _seed_deltas() if msdelta.native_available() else []
 
 MUTATIONS = st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), min_size=1,
                      max_size=8)
@@ -140,3 +161,19 @@ def test_fuzz_hive(edits: list[tuple[int, int]], cut: int | None) -> None:
         use_hive(mutate(SEED_HIVE, edits, cut))
     except wimcore.WimcoreError:
         pass
+
+
+@FUZZ
+@given(which=st.integers(min_value=0), edits=MUTATIONS, cut=st.none() | st.integers(min_value=0))
+def test_fuzz_msdelta(which: int, edits: list[tuple[int, int]], cut: int | None) -> None:
+    RUNS["MSDelta"] += 1
+    if not SEED_DELTAS:
+        return
+    delta, source = SEED_DELTAS[which % len(SEED_DELTAS)]
+    data = mutate(delta, edits, cut)
+    try:
+        msdelta.info(data)
+        out = msdelta.apply(data, source, expected_size=None)
+    except DeltaError:
+        return
+    assert len(out) <= msdelta.MAX_TARGET_SIZE

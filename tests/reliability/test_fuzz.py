@@ -23,4 +23,5 @@ def test_fuzz_targets_short_run(tmp_path: Path) -> None:
     assert proc.returncode == 0, (proc.returncode, proc.stdout[-3000:], proc.stderr[-2000:])
     runs = json.loads(report.read_text())
     print(f"\nfuzz inputs per target: {runs} (total {sum(runs.values())})")
-    assert set(runs) == {"open WIM", "WIM XML", "update.mum", "cabinet", "hive"}
+    assert set(runs) == {"open WIM", "WIM XML", "update.mum", "cabinet", "hive",
+                         "MSDelta"}
