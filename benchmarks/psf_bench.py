@@ -12,6 +12,7 @@ kept and the report says so.
 
     python benchmarks/psf_bench.py                     # 1 GiB, expand once
     python benchmarks/psf_bench.py --size-mb 64 --keep out/ --json
+    python benchmarks/psf_bench.py --wimcore-path ../wt-shapes   # another branch's expander
 """
 
 from __future__ import annotations
@@ -107,13 +108,21 @@ def generate(folder: Path, size: int, *, delta_share: float = 0.05,
             "delta_span_bytes": delta_out, "generate_seconds": time.perf_counter() - start}
 
 
-def expand_once(folder: Path, out: Path) -> dict[str, Any]:
-    """Expand in a child: wall time, peak RSS, or why expansion could not run."""
+def expand_once(folder: Path, out: Path, wimcore_path: Path | None = None) -> dict[str, Any]:
+    """Expand in a child: wall time, peak RSS, or why expansion could not run.
+
+    ``wimcore_path``: a checkout whose ``wimcore`` the child imports (another branch's).
+    """
     argv = [sys.executable, "-c", EXPAND_CHILD, str(folder / PSF_NAME),
             str(folder / CIX_NAME), str(out)]
+    env = dict(os.environ)
+    if wimcore_path is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(wimcore_path),
+                                                          env.get("PYTHONPATH")]))
     with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=env,
+                                cwd=folder)  # not this checkout: "-c" puts the cwd first
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         err.seek(0)
@@ -161,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--delta-share", type=float, default=0.05)
     ap.add_argument("--keep", type=Path, help="write here and keep (default: a temp dir)")
     ap.add_argument("--no-expand", action="store_true", help="only generate")
+    ap.add_argument("--wimcore-path", type=Path,
+                    help="expand with the wimcore package of this checkout")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     work = args.keep or Path(tempfile.mkdtemp(prefix="psf-bench-"))
@@ -169,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_expand:
             out = work / "expanded"
             shutil.rmtree(out, ignore_errors=True)
-            report["expand"] = expand_once(work, out)
+            report["expand"] = expand_once(work, out, args.wimcore_path)
             shutil.rmtree(out, ignore_errors=True)
     finally:
         if args.keep is None:

@@ -215,6 +215,25 @@ def test_e8_forward_inverts_the_undo(body: bytes, calls: list[tuple[int, int]]) 
     assert _undo_e8(enc.e8_forward(bytes(data))) == bytes(data)
 
 
+def test_e8_forward_at_the_range_edges() -> None:
+    """Operands at the edges of the converted range: -i, size-i-1, size-i, size-1, size."""
+    pe = bytearray(i386_pe(bytes(400)))
+    size = len(pe)
+    sites = range(0x60, size - 40, 7)
+    edges = []
+    for n, at in enumerate(sites):
+        pick = [-at - 1, -at, size - at - 1, size - at, size - 1, size, 0, -1][n % 8]
+        pe[at] = 0xE8
+        struct.pack_into("<i", pe, at + 1, pick)
+        edges.append((at, pick))
+    fwd = enc.e8_forward(bytes(pe))
+    assert _undo_e8(fwd) == bytes(pe)
+    for at, x in edges:
+        v = struct.unpack_from("<i", fwd, at + 1)[0]
+        want = x if not -at <= x < size else x + at if x < size - at else x - size
+        assert v == want, (at, x)
+
+
 def test_e8_forward_changes_call_operands() -> None:
     body = b"\x90" * 16 + b"\xE8" + struct.pack("<i", 100) + b"\x90" * 200
     pe = i386_pe(body)

@@ -25,6 +25,9 @@ from wimcore.packages import msdelta_encode as enc
 from wimcore.packages.express import parse_cix
 from wimcore.packages.psf_writer import PsfWriter, Storage
 
+pytestmark = pytest.mark.skipif(not msdelta.native_available(),
+                                reason="the compiled MSDelta module is not built")
+
 
 def _data(seed: int, size: int, alphabet: int = 256) -> bytes:
     rnd = random.Random(seed)
@@ -256,10 +259,40 @@ def test_e8_flag_roundtrip(codec: str, with_source: bool) -> None:
     _check(delta, target, source)
 
 
+def test_e8_operands_at_range_edges_roundtrip() -> None:
+    from test_msdelta_encode import i386_pe
+
+    pe = bytearray(i386_pe(bytes(range(256)) * 4))
+    size = len(pe)
+    for n, at in enumerate(range(0x60, size - 40, 9)):
+        pe[at] = 0xE8
+        struct.pack_into("<i", pe, at + 1, [-at - 1, -at, size - at - 1, size - at,
+                                             size - 1, size, 0, -1][n % 8])
+    for codec in ("pseudolzx", "lzms"):
+        _check(enc.encode(bytes(pe), codec=codec, flags=enc.FLAG_E8), bytes(pe))
+
+
 def test_e8_flag_on_a_non_pe_target_changes_nothing() -> None:
     target = b"\xE8\x10\x00\x00\x00" * 400
     delta = enc.encode(target, flags=enc.FLAG_E8)
     assert delta == enc.encode(target, flags=enc.FLAG_E8) and b"\xE8" in target
+    _check(delta, target)
+
+
+@pytest.mark.parametrize("magic", ["PA30", "PA31"])
+@pytest.mark.parametrize("codec", ["pseudolzx", "lzms"])
+@pytest.mark.parametrize("crc", [False, True])
+def test_info_reads_back_what_the_encoder_wrote(magic: str, codec: str, crc: bool) -> None:
+    target = _pe_with_calls(3)
+    delta = enc.encode(target, magic=magic, codec=codec, crc_prefix=crc, hash_alg="sha1",
+                       flags=enc.FLAG_E8 | 0x20000, filetime=0x01DC000012345678)
+    got = msdelta.info(delta)
+    assert (got.magic, got.crc_prefix, got.codec) == (magic, crc, codec)
+    assert (got.file_type_set, got.file_type, got.flags) == (1, 1, 0x20001)
+    assert (got.target_size, got.hash_alg_id) == (len(target), 0x8004)
+    assert got.target_hash == hashlib.sha1(target).digest()
+    assert got.filetime == 0x01DC000012345678 and got.preprocess_size == 0
+    assert (got.pa31 is not None) == (magic == "PA31")
     _check(delta, target)
 
 

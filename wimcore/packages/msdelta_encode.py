@@ -19,6 +19,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal as TLiteral
 
+# The decoder decides when its E8 undo runs; the encoder asks the same question.
+from wimcore.packages.msdelta import is_native_i386_pe
+
 __all__ = [
     "FLAT_ALIGNED",
     "FLAT_LENGTH",
@@ -579,37 +582,6 @@ def lzms_container(data: bytes) -> bytes:
         finally:
             comp.close()
     return b"".join(out)
-
-
-def is_native_i386_pe(data: bytes) -> bool:
-    """True for a PE32 image for machine 0x14C that is not IL-only (§4.5)."""
-    if len(data) < 64 or data[:2] != b"MZ":
-        return False
-    e = struct.unpack_from("<I", data, 0x3C)[0]
-    if e + 24 + 2 > len(data) or data[e:e + 4] != b"PE\0\0":
-        return False
-    machine, nsect = struct.unpack_from("<HH", data, e + 4)
-    opt_size = struct.unpack_from("<H", data, e + 20)[0]
-    opt = e + 24
-    if machine != 0x14C or struct.unpack_from("<H", data, opt)[0] != 0x10B:
-        return False
-    if opt + 96 + 15 * 8 > len(data) or opt_size < 96 + 15 * 8:
-        return True  # no CLR directory
-    rva, size = struct.unpack_from("<II", data, opt + 96 + 14 * 8)
-    if size == 0:
-        return True
-    sect = opt + opt_size
-    for k in range(nsect):
-        at = sect + 40 * k
-        if at + 40 > len(data):
-            break
-        vsize, va, rawsize, rawptr = struct.unpack_from("<IIII", data, at + 8)
-        if va <= rva < va + max(vsize, rawsize):
-            flags_at = rawptr + (rva - va) + 16
-            if flags_at + 4 <= len(data):
-                return not struct.unpack_from("<I", data, flags_at)[0] & 1
-            return True
-    return True
 
 
 def e8_forward(data: bytes) -> bytes:
