@@ -27,10 +27,15 @@ def test_cabinet_warning_is_a_wimcore_warning_line_and_in_json(tmp_path: Path) -
     assert json.loads(proc.stdout)["warnings"] == [expected]
     assert (tmp_path / "out" / "a.txt").read_bytes() == b"alpha " * 400
 
-    # inspect opens the cabinet twice: the same warning is printed once
-    proc = ok(run_wimcore("package", "inspect", cab, "--json"))
-    assert proc.stderr.decode().splitlines() == [f"wimcore: warning: {expected}"]
+    # inspect opens the cabinet twice: the same warning is printed once; a cabinet without
+    # update.mum is not an update, and inspect fails on it as plan does
+    proc = run_wimcore("package", "inspect", cab, "--json")
+    assert proc.returncode == 1
+    lines = proc.stderr.decode().splitlines()
+    assert lines[0] == f"wimcore: warning: {expected}" and len(lines) == 2
+    assert lines[1].startswith(f"wimcore: error: {cab}: not an update")
     assert json.loads(proc.stdout)["warnings"] == [expected]
+    assert json.loads(proc.stdout)["class"] == "not-an-update"
 
 
 def test_cabinet_error_line_carries_libmspacks_words(tmp_path: Path) -> None:

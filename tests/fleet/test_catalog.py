@@ -164,8 +164,9 @@ def test_updates_imported_once_by_hash_and_classified(fleet: FleetEnv) -> None:
         assert sorted(r.status for r in again) == ["already-present"] * 3 + ["skipped"]
         updates = cat.updates()
         kinds = {u["kb"]: u["kind"] for u in updates}
+        # the LCU MSU carries the SSU too; the checkpoint LCU is one of the set
         assert kinds == {"KB5047621": "servicing-stack", "KB5044284": "cumulative-update",
-                         "KB5044615": "safe-os"}
+                         "KB5043080": "checkpoint-cumulative-update", "KB5044615": "safe-os"}
         for u in updates:
             stored = Path(u["stored_path"])
             assert stored.is_file() and stored.parent.name == u["sha256"]
@@ -182,8 +183,11 @@ def test_plan_per_image_in_order_with_filters(fleet: FleetEnv) -> None:
             assert [(e["order"], e["kb"]) for e in p.apply] == [(1, "KB5047621"),
                                                                 (2, "KB5044284")]
             assert {e["kb"]: e["state"] for e in p.other}["KB5044615"] == "not-applicable"
-            assert len(p.files) == 2
+            assert len(p.files) == 1  # the SSU and the LCU come in one MSU
+        # the filter selects library files: the LCU's MSU brings the SSU it carries
         only_lcu = plan_images(cat, cat.select_images(["1"]), text="rollupfix")
-        assert [e["kb"] for e in only_lcu[0].apply] == ["KB5044284"]
+        assert [e["kb"] for e in only_lcu[0].apply] == ["KB5047621", "KB5044284"]
+        safeos = plan_images(cat, cat.select_images(["1"]), text="safeos")
+        assert safeos[0].apply == [] and [e["kb"] for e in safeos[0].other] == ["KB5044615"]
         arm = plan_images(cat, cat.select_images(["1"]), arch="arm64")
         assert arm[0].apply == [] and "not arm64" in (arm[0].error or "")

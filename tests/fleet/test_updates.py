@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import wimcore
 from tests.fleet.conftest import BIN
 from wimcore.fleet.catalog import Catalog
 from wimcore.fleet.errors import LibraryError
@@ -28,11 +29,10 @@ from wimcore.packages.intake import SETUP_DU_SKIP, prepare_inputs
 SAFEOS = "Windows11.0-KB5044615-x64.cab"
 SETUP_DU = "Windows11.0-KB5044618-x64.cab"
 LCU = "Windows11.0-KB5044284-x64.msu"
-SSU = "Windows11.0-KB5047621-x64.msu"
 RECENV = ("amd64_microsoft-windows-winre-recenv_31bf3856ad364e35_10.0.26100.2030_none_"
           "ba58e83072e4a0e1/recenv.exe")
-NOTEPAD = ("amd64_microsoft-windows-notepad_31bf3856ad364e35_10.0.26100.2033_none_"
-           "42bc177a04f97683/notepad.exe")
+CBSCORE = ("amd64_microsoft-windows-servicingstack_31bf3856ad364e35_10.0.26100.2032_none_"
+           "e9d447d956968fe8/CbsCore.dll")  # in the SSU cabinet inside the LCU MSU
 
 
 def rebuilt(src: Path, scratch: Path, change: Callable[[str, bytes], bytes]) -> bytes:
@@ -44,8 +44,9 @@ def rebuilt(src: Path, scratch: Path, change: Callable[[str, bytes], bytes]) -> 
 
 
 def tampered(src: Path, member: str, dest: Path) -> Path:
-    """A copy of a package (CAB, or MSU: its package cabinet) with ``member`` changed."""
+    """A copy of a package (CAB, or MSU: its package cabinets) with ``member`` changed."""
     scratch = dest.parent / f".scratch-{dest.name}"
+    scratch.mkdir(parents=True, exist_ok=True)
 
     def change(name: str, data: bytes) -> bytes:
         if name == member:
@@ -55,7 +56,16 @@ def tampered(src: Path, member: str, dest: Path) -> Path:
             inner.write_bytes(data)
             return rebuilt(inner, scratch / "inner", change)
         return data
-    dest.write_bytes(rebuilt(src, scratch, change))
+    if src.read_bytes()[:5] == b"MSWIM":  # an MSU in WIM form: its members, then a new WIM
+        with wimcore.open(src) as msu:
+            msu.images[1].apply(scratch / "msu")
+        for f in sorted((scratch / "msu").iterdir()):
+            f.write_bytes(change(f.name, f.read_bytes()))
+        with wimcore.create("none") as w:
+            w.add_image(scratch / "msu", src.stem)
+            w.write(dest, threads=1)
+    else:
+        dest.write_bytes(rebuilt(src, scratch, change))
     shutil.rmtree(scratch)
     return dest
 
@@ -183,20 +193,25 @@ def test_expanded_folder_and_express_companion(tmp_path: Path, sample4: Path) ->
     folder = tmp_path / "expanded"
     with Cabinet(sample4 / "updates" / SAFEOS) as cab:
         cab.extract(folder)
+    # a 24H2 KB package WIM and its PSF, taken out of the sample's LCU MSU
     src = tmp_path / "in"
-    src.mkdir()
-    shutil.copyfile(sample4 / "updates" / SAFEOS, src / SAFEOS)
-    psf = src / SAFEOS.replace(".cab", ".psf")
-    psf.write_bytes(b"an express payload travels with its cabinet")
+    kb = "Windows11.0-KB5044284-x64"
+    with wimcore.open(sample4 / "updates" / LCU) as msu:
+        msu.images[1].extract([f"/{kb}.wim", f"/{kb}.psf"], src, preserve_dir_structure=False)
+    psf = src / f"{kb}.psf"
     with Catalog(tmp_path / "c.sqlite3") as cat:
         (refused,) = add_updates(cat, [folder])
         assert refused.status == "refused" and isinstance(refused.error, LibraryError)
         assert "not expanded folders" in refused.reason
         results = {Path(r.source).name: r for r in add_updates(cat, [src])}
-    assert results[SAFEOS].status == "imported"
+    assert results[f"{kb}.wim"].status == "imported"
     assert results[psf.name].status == "companion"
-    stored = Path(results[SAFEOS].stored_path or "")
+    stored = Path(results[f"{kb}.wim"].stored_path or "")
     assert stored.with_name(psf.name).read_bytes() == psf.read_bytes()
+    # the stored pair expands again, every PSF file checked
+    from wimcore.packages.expand import expand
+
+    assert expand(stored, tmp_path / "again").packages[0].express
 
 
 def test_run_checks_library_packages_again_unless_skip_verify(tmp_path: Path,
@@ -204,11 +219,10 @@ def test_run_checks_library_packages_again_unless_skip_verify(tmp_path: Path,
     """A package stored with --skip-verify is refused by a run that verifies (the WIM
     unchanged, the error naming the file), and used by one with skip_verify."""
     (tmp_path / "in").mkdir()
-    bad_lcu = tampered(sample4 / "updates" / LCU, NOTEPAD, tmp_path / "in" / LCU)
+    bad_lcu = tampered(sample4 / "updates" / LCU, CBSCORE, tmp_path / "in" / LCU)
     with Catalog(tmp_path / "c.sqlite3") as cat:
         cat.set_setting("library", str(tmp_path / "library"))
         (image_id,) = add_images(cat, sample4 / "sources" / "install.wim", index=1)
-        add_updates(cat, [sample4 / "updates" / SSU])
         (lcu,) = add_updates(cat, [bad_lcu], skip_verify=True)
         assert lcu.status == "imported"
         (p,) = plan_images(cat, cat.select_images([str(image_id)]), skip_verify=True)
@@ -219,7 +233,7 @@ def test_run_checks_library_packages_again_unless_skip_verify(tmp_path: Path,
                      packages=tuple(p.files), outputs=str(tmp_path / "out"))
     record = service_image(task, cancelled=lambda: False)
     assert record["status"] == "failed" and not record["wim_changed"]
-    assert NOTEPAD in record["error"] and "hash does not match" in record["error"]
+    assert CBSCORE in record["error"] and "hash does not match" in record["error"]
     assert hashlib.sha256(wim.read_bytes()).hexdigest() == before
     loose = ImageTask(**{**task.__dict__, "outputs": str(tmp_path / "out2"),
                          "skip_verify": True})

@@ -165,7 +165,12 @@ def test_tampered_package_stops_the_media_run(media: Path, tmp_path: Path) -> No
 
 
 def test_lcu_without_ssu_warning_in_the_media_summary(media: Path) -> None:
-    lcu = media / "updates/Windows11.0-KB5044284-x64.msu"
+    # The sample's LCU MSU carries its SSU (as real combined MSUs do): take the KB package
+    # out of it, expanded, to have an LCU without a servicing stack update.
+    from wimcore.packages.expand import expand
+
+    msu = media / "updates/Windows11.0-KB5044284-x64.msu"
+    lcu = expand(msu, media.parent / "lcu-only").dest / "Windows11.0-KB5044284-x64"
     report = service(media, [lcu], ServiceOptions(backend="staged"))
     warned = [w for w in report.warnings if "without a servicing stack update" in w]
     assert {w.split(":")[0] for w in warned} >= {"install.wim", "boot.wim"}

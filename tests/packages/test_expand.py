@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,7 +20,7 @@ from pkgfactory import (
 import wimcore
 from wimcore.errors import Cancelled, DestinationExistsError, UnsafePathError
 from wimcore.packages.cab import Cabinet
-from wimcore.packages.errors import MSDeltaRequiredError, PackageError
+from wimcore.packages.errors import PackageError, PsfIndexError
 from wimcore.packages.expand import expand
 
 
@@ -115,9 +116,12 @@ def _express_msu(tmp_path: Path, spans: list[tuple[str, str, bytes]]) -> Path:
     psf = b""
     files = ""
     for name, kind, data in spans:
+        digest = hashlib.sha256(data).hexdigest().upper()
         files += (f'<File id="{len(files)}" name="{name}" length="{len(data)}" '
-                  f'time="133600000000000000"><Delta><Source type="{kind}" offset="{len(psf)}" '
-                  f'length="{len(data)}"/></Delta></File>')
+                  f'time="133600000000000000"><Hash alg="SHA256" value="{digest}"/>'
+                  f'<Delta><Source type="{kind}" offset="{len(psf)}" '
+                  f'length="{len(data)}"><Hash alg="SHA256" value="{digest}"/></Source>'
+                  '</Delta></File>')
         psf += data
     cix = (f'<?xml version="1.0" encoding="utf-8"?><Container name="x" type="PSF">'
            f'<Files>{files}</Files></Container>').encode()
@@ -136,18 +140,23 @@ def test_express_raw_spans_copied(tmp_path: Path) -> None:
     folder = tmp_path / "out" / "Windows11.0-KB5099999-x64"
     assert (folder / "amd64_x" / "f" / "a.txt").read_bytes() == b"alpha" * 30
     assert (folder / "amd64_x" / "b.bin").read_bytes() == bytes(range(256))
-    assert result.packages[0].express and result.delta_spans == []
+    assert result.packages[0].express
+    assert {k: v.count for k, v in result.psf[0].kinds.items()} == {"RAW": 2}
+    assert not (tmp_path / "out" / "Windows11.0-KB5099999-x64.psf").exists()
 
 
-def test_express_delta_spans_reported(tmp_path: Path) -> None:
-    msu = _express_msu(tmp_path, [("a.txt", "RAW", b"raw"), ("b.dll", "PA30", b"PA30xxxx"),
-                                  ("c.dll", "PA19", b"PA19yyyy")])
-    with pytest.raises(MSDeltaRequiredError, match="needs an MSDelta decoder") as info:
+def test_express_index_without_hashes_refused(tmp_path: Path) -> None:
+    cix = (b'<Container type="PSF"><Files><File id="1" name="a.txt" length="3"><Delta>'
+           b'<Source type="RAW" offset="0" length="3"/></Delta></File></Files></Container>')
+    inner = make_cab({"update.mum": update_mum(name="Package_for_RollupFix",
+                                               version="26100.1.1.1", kb="KB5099999"),
+                      "express.psf.cix.xml": cix})
+    stem = "Windows11.0-KB5099999-x64"
+    msu = write(tmp_path / f"{stem}.msu",
+                msu_bytes("KB5099999", inner=inner, extra={f"{stem}.psf": b"abc"}))
+    with pytest.raises(PsfIndexError, match="no SHA-256"):
         expand(msu, tmp_path / "out")
-    assert info.value.spans == [("b.dll", "PA30"), ("c.dll", "PA19")]
     assert not (tmp_path / "out").exists()
-    result = expand(msu, tmp_path / "out2", allow_deltas=True)
-    assert result.delta_spans == [("b.dll", "PA30"), ("c.dll", "PA19")]
 
 
 def test_express_hostile_span_name(tmp_path: Path) -> None:

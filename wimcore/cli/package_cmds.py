@@ -37,11 +37,9 @@ def _with_warnings(data: dict[str, Any]) -> dict[str, Any]:
 @package_group.command("expand")
 @click.argument("pkg", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--allow-deltas", is_flag=True,
-              help="List MSDelta spans of express payloads instead of failing on them.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
-def expand_cmd(pkg: Path, dest: Path, allow_deltas: bool, as_json: bool, quiet: bool) -> None:
+def expand_cmd(pkg: Path, dest: Path, as_json: bool, quiet: bool) -> None:
     """Expand PKG (MSU, CAB or WIM container) into DEST (absent or empty)."""
     from wimcore.cli.errors import current
 
@@ -53,7 +51,7 @@ def expand_cmd(pkg: Path, dest: Path, allow_deltas: bool, as_json: bool, quiet: 
     try:
         if not pkg.exists():
             raise FileNotFoundError(2, "No such file or directory", str(pkg))
-        result = expand_package(pkg, dest, progress=on_progress, allow_deltas=allow_deltas)
+        result = expand_package(pkg, dest, progress=on_progress)
     except (WimcoreError, OSError) as exc:
         raise _fail(exc) from None
     if as_json:
@@ -63,25 +61,43 @@ def expand_cmd(pkg: Path, dest: Path, allow_deltas: bool, as_json: bool, quiet: 
                f"{result.bytes} bytes")
     for p in result.packages:
         click.echo(f"  package: {p.path}" + ("  [express]" if p.express else ""))
+    for report in result.psf:
+        click.echo("  " + "\n    ".join(report.lines()) + "\n    every span and file "
+                   "checked against the index's SHA-256 hashes")
     for name in result.kept:
-        click.echo(f"  kept, not expanded: {name}")
+        role = result.metadata.get(name)
+        click.echo(f"  kept, not expanded: {name}" + (f" ({role})" if role else ""))
 
 
 @package_group.command("inspect")
 @click.argument("pkg", type=click.Path(path_type=Path))
+@click.option("--setup-du", "setup_du", multiple=True, type=click.Path(dir_okay=False),
+              help="Treat this input as a Setup Dynamic Update (as plan does).")
+@click.option("--sources", type=click.Path(file_okay=False), default=None,
+              help="The media's sources/ folder whose Setup files recognise a Setup Dynamic "
+                   "Update (as plan does).")
 @click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
-def inspect_cmd(pkg: Path, as_json: bool) -> None:
-    """Describe PKG: an MSU, a CAB, an expanded package folder or an update.mum."""
+def inspect_cmd(pkg: Path, setup_du: tuple[str, ...], sources: str | None,
+                as_json: bool) -> None:
+    """Describe PKG: an MSU, a CAB or WIM package, an expanded package folder or an
+    update.mum; its class is the one plan gives it, and an express package's PSF spans
+    are counted by kind. An input that is not an update fails as plan does."""
+    from wimcore.packages.errors import NotAnUpdateError
+
     try:
         if not pkg.exists():
             raise FileNotFoundError(2, "No such file or directory", str(pkg))
-        info = inspect_package(pkg)
+        info = inspect_package(pkg, sources=sources, setup_du=setup_du)
     except (WimcoreError, OSError) as exc:
         raise _fail(exc) from None
     if as_json:
         click.echo(json.dumps(_with_warnings(info.to_dict()), indent=2))
     else:
         click.echo("\n".join(info.summary()))
+    refused = [r for r in info.inputs if r.input_class.value == "not-an-update"]
+    if refused:
+        raise _fail(NotAnUpdateError(f"{refused[0].path}: not an update: {refused[0].reason}",
+                                     path=str(refused[0].path), reason=refused[0].reason))
 
 
 delta_group = click.Group("delta", help="Read and apply MSDelta deltas (PA30, PA31; PA19 and "

@@ -101,8 +101,9 @@ def plan_images(catalog: Catalog, images: list[dict[str, Any]], *, arch: str | N
             (ip.apply if e.order is not None else ip.other).append(row)
         ip.apply.sort(key=lambda r: r["order"])
         ip.files = list(dict.fromkeys(r["file"] for r in ip.apply if r["file"]))
-        if ip.files:
-            ip.files += list(broken)
+        # A damaged file may hold an update this image needs (an MSU carries its SSU and
+        # LCU): it goes to the run, which reports it failed, never "nothing to do".
+        ip.files += list(broken)
     return out
 
 

@@ -2,8 +2,12 @@
 
 ``create_sample(dest, seed=0)`` writes an extracted-ISO folder: ``sources/install.wim``
 (two editions, each with WinRE inside), ``sources/boot.wim`` (WinPE + Setup, boot
-index 2), Setup's files in ``sources/``, the boot files, and an ``updates/`` folder
-(SSU MSU, LCU MSU, SafeOS CAB, Setup Dynamic Update CAB). Same seed, same bytes.
+index 2), Setup's files in ``sources/``, the boot files, and an ``updates/`` folder: the
+monthly LCU as a 24H2-style WIM-form MSU (KB ``.wim`` with the index
+``<KB>.psf.cix.xml``, the ``.psf`` beside it with RAW, PA30/PseudoLzx and PA31/LZMS spans
+made by wimcore's own encoder, the SSU cabinet, DesktopDeployment and AggregatedMetadata
+inside), the checkpoint LCU it builds on (the same shape), a SafeOS CAB and a Setup
+Dynamic Update CAB. Same seed, same bytes.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from wimcore.errors import DestinationExistsError
 from wimcore.media.reproducible import (
@@ -28,12 +33,15 @@ from wimcore.media.reproducible import (
     unix_seconds,
 )
 from wimcore.media.sample_packages import (
+    PA30,
+    PA31_LZMS,
+    ExpressPackage,
     MumSpec,
     PackageCab,
     ParentRef,
     cab_bytes,
     catalog_bytes,
-    msu_bytes,
+    msu_metadata_members,
     mum_bytes,
     package_key,
 )
@@ -373,8 +381,64 @@ def _etfsboot() -> bytes:
 
 # -- updates/ -----------------------------------------------------------------------------
 
-def _updates(folder: Path, seed: int, chosen: tuple[Edition, ...] = EDITIONS) -> None:
+def _container_wim(path: Path, members: dict[str, bytes], *, seed: int, work: Path) -> None:
+    """A WIM (no compression, one image) holding ``members`` at its root: a 24H2-style KB
+    package or MSU. Times and GUID are pinned, so the same seed gives the same bytes."""
+    import wimcore
+
+    tree = Path(tempfile.mkdtemp(prefix=".tree-", dir=work))
+    try:
+        for rel, data in members.items():
+            _put(tree, rel.replace("\\", "/"), data, T_DU)
+        pin_tree_times(tree, T_DU)
+        with wimcore.create("none") as wim:
+            image = wim.add_image(tree, path.stem)
+            ft = filetime(T_DU)
+            image.set_property("CREATIONTIME/HIGHPART", f"0x{ft >> 32:08X}")
+            image.set_property("CREATIONTIME/LOWPART", f"0x{ft & 0xFFFFFFFF:08X}")
+            wim._set_info(guid=_guid(seed, path.name))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            wim.write(path, threads=1, retain_guid=True)
+        pin_wim_xml_times(path, T_DU)
+        _touch(path, T_DU)
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
+
+
+def _lcu_msu(folder: Path, work: Path, seed: int, *, kb: str, spec: MumSpec,
+             package: PackageCab, storage: dict[str, str],
+             deltas: dict[tuple[str, str, str], bytes], extra: dict[str, bytes]) -> None:
+    """A 24H2-style LCU MSU in WIM form: the KB package WIM (metadata and the index
+    ``<KB>.psf.cix.xml``), the ``.psf`` beside it, ``extra`` members (the SSU cabinet,
+    DesktopDeployment, AggregatedMetadata) and the MSU's own metadata."""
+    stem = f"Windows11.0-{kb}-x64"
+    express = ExpressPackage(package, f"{stem}.psf", storage, deltas, time=filetime(T_DU))
+    kb_members, psf = express.build()
+    kb_wim = work / f"{stem}.wim"
+    _container_wim(kb_wim, kb_members, seed=seed, work=work)
+    members = {f"{stem}.wim": kb_wim.read_bytes(), f"{stem}.psf": psf, **extra,
+               **msu_metadata_members(kb, spec, f"{stem}.wim", package_type="Security Update",
+                                      applies_to="Security Update")}
+    kb_wim.unlink()
+    _container_wim(folder / f"{stem}.msu", members, seed=seed, work=work)
+
+
+def _updates(folder: Path, seed: int, chosen: tuple[Edition, ...] = EDITIONS,
+             work: Path | None = None) -> None:
+    from wimcore.packages.msdelta_encode import encode
+
     editions = tuple(e.package for e in chosen)
+    scratch = Path(tempfile.mkdtemp(prefix=".wimcore-updates-", dir=work or folder.parent))
+    try:
+        _express_updates(folder, scratch, seed, editions, encode)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    _other_updates(folder, seed)
+
+
+def _express_updates(folder: Path, work: Path, seed: int, editions: tuple[str, ...],
+                     encode: Any) -> None:
+    """The checkpoint LCU MSU and the monthly LCU MSU (with the SSU inside), 24H2-style."""
     ssu = MumSpec(name=f"Package_for_ServicingStack_{SSU_VERSION.split('.')[1]}",
                   version=SSU_VERSION, kb=KB_SSU, release_type="Update",
                   parent=ParentRef(("Microsoft-Windows-Foundation-Package",
@@ -384,10 +448,24 @@ def _updates(folder: Path, seed: int, chosen: tuple[Edition, ...] = EDITIONS) ->
         "CbsCore.dll": _data(seed, "ssu/CbsCore.dll", 60_000),
         "TiWorker.exe": _data(seed, "ssu/TiWorker.exe", 30_000)}},
         component_version=f"10.0.{BUILD}.2032").build()
-    inner = f"SSU-{BUILD}.2032-x64.cab"
-    _put(folder, f"Windows11.0-{KB_SSU}-x64.msu",
-         msu_bytes(KB_SSU, inner, ssu_cab, ssu, package_type="Update",
-                   applies_to="Servicing Stack Update"), T_DU)
+    desktop = cab_bytes({name: _data(seed, f"dd/{name}", 6_000) for name in (
+        "dpx.dll", "ReserveManager.dll", "TurboStack.dll", "UpdateAgent.dll", "wcp.dll",
+        "UpdateCompression.dll")})
+
+    # The checkpoint (26100.1742): the images already have it, so plan says installed.
+    cp_v = VERSION
+    checkpoint = MumSpec(name="Package_for_RollupFix", version=f"{BUILD}.{UBR}.1.10",
+                         kb=KB_BASE_LCU, release_type="Security Update", restart="required",
+                         parent=ParentRef((*editions, "Microsoft-Windows-WinPE-Package"),
+                                          f"10.0.{BUILD}.1"),
+                         components=[("Microsoft-Windows-Notepad", cp_v)], psfx_version=cp_v)
+    cp_notepad = _data(seed, "sys32/notepad.exe", 40_000)
+    cp_pkg = PackageCab(checkpoint, component_files={
+        "Microsoft-Windows-Notepad": {"notepad.exe": cp_notepad,
+                                     "notepad.exe.mui": _data(seed, "cp/notepad.mui", 6_000)}},
+        component_version=cp_v)
+    _lcu_msu(folder, work, seed, kb=KB_BASE_LCU, spec=checkpoint, package=cp_pkg,
+             storage={"notepad.exe": PA30}, deltas={}, extra={})
 
     lcu_v = f"10.0.{BUILD}.{LCU_UBR}"
     subs = [(f"Package_{n}_for_{KB_LCU}", lcu_v) for n in (1, 2)]
@@ -399,15 +477,28 @@ def _updates(folder: Path, seed: int, chosen: tuple[Edition, ...] = EDITIONS) ->
         name=n, version=v, kb=KB_LCU, release_type="Security Update",
         parent=ParentRef(editions, VERSION),
         components=[("Microsoft-Windows-Notepad", lcu_v)])) for n, v in subs}
-    lcu_cab = PackageCab(lcu, sub_mums=sub_mums, component_files={
-        "Microsoft-Windows-Notepad": {"notepad.exe": _data(seed, "lcu/notepad.exe", 42_000)},
+    notepad = _data(seed, "lcu/notepad.exe", 42_000)
+    lcu_pkg = PackageCab(lcu, sub_mums=sub_mums, component_files={
+        "Microsoft-Windows-Notepad": {"notepad.exe": notepad},
         "Microsoft-Windows-DeviceInventory": {
-            "devinv.dll": _data(seed, "lcu/devinv.dll", 41_000)}},
-        component_version=lcu_v).build()
-    _put(folder, f"Windows11.0-{KB_LCU}-x64.msu",
-         msu_bytes(KB_LCU, f"Windows11.0-{KB_LCU}-x64.cab", lcu_cab, lcu,
-                   package_type="Security Update", applies_to="Security Update"), T_DU)
+            "devinv.dll": _data(seed, "lcu/devinv.dll", 41_000)},
+        "Microsoft-Windows-Kernel32": {
+            "kernel32.dll": _data(seed, "lcu/kernel32.dll", 120_000)}},
+        component_version=lcu_v)
+    # The forward differential against the checkpoint's notepad.exe, as Windows stages it
+    # (a CRC-32 prefix, then PA30), stored in the PSF as it is.
+    forward = encode(notepad, cp_notepad, magic="PA30", codec="pseudolzx", crc_prefix=True)
+    compdb = cab_bytes({f"LCUCompDB_{KB_LCU}.xml": b'<?xml version="1.0"?><CompDB/>'})
+    _lcu_msu(folder, work, seed, kb=KB_LCU, spec=lcu, package=lcu_pkg,
+             storage={"devinv.dll": PA30, "kernel32.dll": PA31_LZMS},
+             deltas={("Microsoft-Windows-Notepad", "f", "notepad.exe"): forward},
+             extra={f"SSU-{BUILD}.2032-x64.cab": ssu_cab, "DesktopDeployment.cab": desktop,
+                    "onepackage.AggregatedMetadata.cab": cab_bytes(
+                        {f"LCUCompDB_{KB_LCU}.xml.cab": compdb})})
 
+
+def _other_updates(folder: Path, seed: int) -> None:
+    """The SafeOS Dynamic Update (a package cabinet) and the Setup Dynamic Update."""
     safeos = MumSpec(name="Package_for_SafeOSDU", version=SAFEOS_VERSION, kb=KB_SAFEOS,
                      release_type="Update",
                      parent=ParentRef(("Microsoft-Windows-WinPE-Package",), VERSION),
@@ -536,7 +627,7 @@ def _build(media: Path, work: Path, seed: int, chosen: tuple[Edition, ...] = EDI
     _put(media, "efi/boot/bootx64.efi", _data(seed, "efi/bootx64.efi", 100_000), T_RTM)
     _put(media, "efi/microsoft/boot/efisys.bin", _efisys(seed), T_RTM)
     _put(media, "efi/microsoft/boot/bcd", _data(seed, "efi/bcd", 16_384), T_RTM)
-    _updates(media / "updates", seed, chosen)
+    _updates(media / "updates", seed, chosen, work)
     for wim in ("install.wim", "boot.wim"):
         _touch(sources / wim, T_RTM)
     _pin_dirs(media)

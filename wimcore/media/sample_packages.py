@@ -225,14 +225,18 @@ class PackageCab:
     component_files: dict[str, dict[str, bytes]] = field(default_factory=dict)
     component_version: str = ""
 
+    def keyform(self, comp: str) -> str:
+        """The component folder name (``amd64_name_token_version_none_hash``)."""
+        return (f"amd64_{comp.lower()}_{TOKEN}_{self.component_version}_none_"
+                f"{hashlib.sha1(comp.encode()).hexdigest()[:16]}")
+
     def build(self) -> bytes:
         """The cabinet bytes: update.mum, .mum/.manifest files, payload folders, update.cat."""
         mum = mum_bytes(self.spec)
         members: dict[str, bytes] = {"update.mum": mum, **self.sub_mums}
         covered: dict[str, bytes] = {"update.mum": mum, **self.sub_mums}
         for comp, files in self.component_files.items():
-            keyform = (f"amd64_{comp.lower()}_{TOKEN}_{self.component_version}_none_"
-                       f"{hashlib.sha1(comp.encode()).hexdigest()[:16]}")
+            keyform = self.keyform(comp)
             manifest = component_manifest(comp, self.component_version, files)
             # As Microsoft's: the catalog covers the manifests, the manifests hash the payload.
             members[f"{keyform}.manifest"] = manifest
@@ -241,3 +245,76 @@ class PackageCab:
                 members[f"{keyform}\\{fname}"] = data
         members["update.cat"] = catalog_bytes(covered)
         return cab_bytes(members)
+
+
+# -- 24H2-style express packages (KB WIM + PSF) ------------------------------------------
+
+#: How each payload file of an express package is stored in its PSF.
+RAW, PA30, PA31_LZMS = "raw", "pa30", "pa31-lzms"
+
+
+@dataclass
+class ExpressPackage:
+    """A 24H2-style KB package: metadata (update.mum, .mum, manifests, catalog, the PSF
+    index) for the KB WIM, and the payload in a ``.psf`` made by wimcore's own encoder.
+
+    ``storage`` says how each payload file (by file name) is stored (RAW when absent);
+    ``deltas`` adds PSFX delta files (``component, "f" | "r" | "n", name`` -> bytes),
+    stored as they are. The catalog covers the .mum files, the manifests and the index;
+    the manifests hash the full files and the index hashes every span and file.
+    """
+
+    package: PackageCab
+    psf_name: str
+    storage: dict[str, str] = field(default_factory=dict)
+    deltas: dict[tuple[str, str, str], bytes] = field(default_factory=dict)
+    index_name: str = ""
+    time: int = 0
+
+    def build(self) -> tuple[dict[str, bytes], bytes]:
+        """(members of the KB WIM, by relative path with ``/``; the PSF bytes)."""
+        import io
+
+        from wimcore.packages.psf_writer import PsfWriter, Storage
+
+        pkg = self.package
+        mum = mum_bytes(pkg.spec)
+        members: dict[str, bytes] = {"update.mum": mum, **pkg.sub_mums}
+        covered: dict[str, bytes] = dict(members)
+        buf = io.BytesIO()
+        writer = PsfWriter(buf)
+        for comp, files in pkg.component_files.items():
+            keyform = pkg.keyform(comp)
+            manifest = component_manifest(comp, pkg.component_version, files)
+            members[f"{keyform}.manifest"] = manifest
+            covered[f"{keyform}.manifest"] = manifest
+            for fname, data in files.items():
+                writer.add(f"{keyform}\\{fname}", data,
+                           Storage(self.storage.get(fname, RAW)), time=self.time)
+            for (dcomp, kind, fname), blob in self.deltas.items():
+                if dcomp == comp:
+                    writer.add(f"{keyform}\\{kind}\\{fname}", blob, Storage.RAW,
+                               time=self.time)
+        index_name = self.index_name or f"{self.psf_name}.cix.xml"
+        index = writer.cix(self.psf_name)
+        members[index_name] = index
+        covered[index_name] = index
+        members["update.cat"] = catalog_bytes(covered)
+        return members, buf.getvalue()
+
+
+def msu_metadata_members(kb: str, spec: MumSpec, inner_name: str, *, package_type: str,
+                         applies_to: str, stem: str | None = None) -> dict[str, bytes]:
+    """The MSU's own metadata: WSUSSCAN.cab, the unattend XML and pkgProperties."""
+    stem = stem or f"Windows11.0-{kb}-x64"
+    unattend = ('<?xml version="1.0" encoding="utf-8" standalone="yes"?>'
+                '<unattend xmlns="urn:schemas-microsoft-com:unattend"><servicing>'
+                f'<package action="install">{identity_xml(spec.name, spec.version)}'
+                f'<source location="%configsetroot%\\{inner_name}"/></package>'
+                '</servicing></unattend>')
+    return {
+        "WSUSSCAN.cab": cab_bytes({"package.xml": b'<OfflineSyncPackage/>'}),
+        f"{stem}-pkgProperties.txt": pkg_properties(kb, package_type=package_type,
+                                                    applies_to=applies_to),
+        f"{stem}.xml": BOM + unattend.encode("utf-8"),
+    }

@@ -157,7 +157,7 @@ class InputClassifier:
 
     # -- folders -------------------------------------------------------------------
     def _folder(self, folder: Path, depth: int) -> list[ClassifiedInput]:
-        from wimcore.packages.inspect import inspect_package
+        from wimcore.packages.inspect import describe_package
         from wimcore.packages.model import load_package
 
         if any(folder.glob("*.mum")):
@@ -168,7 +168,7 @@ class InputClassifier:
         files = [f.name.casefold() for f in folder.iterdir() if f.is_file()]
         meta = [n for n in files if n.endswith(_MSU_METADATA)]
         if any((d / "update.mum").is_file() for d in subs) and meta and len(meta) == len(files):
-            info = inspect_package(folder)
+            info = describe_package(folder)
             return [self._package_input(folder, "folder", info.packages,
                                         "an expanded MSU folder (package subfolders)")]
         if depth >= _MAX_DEPTH:
@@ -189,7 +189,7 @@ class InputClassifier:
         fmt = _sniff(path)
         if fmt is None:
             if path.suffix.casefold() == ".psf":
-                for ext in (".cab", ".msu", ".CAB", ".MSU"):
+                for ext in (".cab", ".msu", ".wim", ".CAB", ".MSU", ".WIM"):
                     if path.with_suffix(ext).is_file():
                         return ClassifiedInput(path, InputClass.COMPANION, "psf",
                                                f"the express payload of {path.stem}{ext}, "
@@ -197,36 +197,43 @@ class InputClassifier:
             return ClassifiedInput(path, InputClass.NOT_AN_UPDATE, "file",
                                    "not a cabinet (MSU/CAB) or a WIM container")
         if fmt == "wim":
-            from wimcore.packages.inspect import wim_container_package
+            from wimcore.packages.inspect import describe_package
 
             try:
-                pkg = wim_container_package(path)
+                info = describe_package(path)
             except PackageError as exc:
                 return ClassifiedInput(path, InputClass.NOT_AN_UPDATE, "wim", str(exc))
-            return self._package_input(path, "wim", [pkg], "a WIM-container package "
-                                                           "(update.mum at its root)")
+            if info.format == "msu":
+                return self._package_input(path, "msu", info.packages,
+                                           "an MSU in WIM form (package members inside)")
+            return self._package_input(path, "wim", info.packages, "a WIM-container package "
+                                                                   "(update.mum at its root)")
         return self._cabinet(path)
 
     def _cabinet(self, path: Path) -> ClassifiedInput:
         from wimcore.packages.cab import Cabinet
-        from wimcore.packages.inspect import inspect_package
+        from wimcore.packages.errors import PackageShapeError
+        from wimcore.packages.inspect import describe_package
 
         with Cabinet(path) as cab:
             names = [m.name for m in cab.members]
         top = [n.casefold() for n in names if "/" not in n]
-        inner = [n for n in top if n.endswith((".cab", ".wim")) and n != "wsusscan.cab"]
-        is_msu = "update.mum" not in top and bool(inner) and (
-            path.suffix.casefold() == ".msu"
-            or any(n.endswith(("-pkgproperties.txt", ".xml")) for n in top))
-        if "update.mum" in top or is_msu:
-            info = inspect_package(path)
-            if not info.packages:
-                return ClassifiedInput(path, InputClass.NOT_AN_UPDATE, "msu",
-                                       "an MSU without package cabinets")
-            fmt = info.format
-            return self._package_input(path, fmt, info.packages,
-                                       "an MSU (package cabinets inside)" if fmt == "msu"
-                                       else "a package cabinet (update.mum)")
+        members = [n for n in top if n.endswith((".cab", ".wim", ".psf", ".esd"))]
+        if "update.mum" in top:
+            info = describe_package(path)
+            return self._package_input(path, "cab", info.packages,
+                                       "a package cabinet (update.mum)")
+        if members:  # told by the members' content: packages, or not an MSU at all
+            try:
+                info = describe_package(path)
+            except PackageShapeError as exc:
+                row = self._plain_cabinet(path, names)
+                if row.input_class is InputClass.NOT_AN_UPDATE:
+                    return ClassifiedInput(path, InputClass.NOT_AN_UPDATE, "cab",
+                                           f"{exc}", files=row.files)
+                return row
+            return self._package_input(path, "msu", info.packages,
+                                       "an MSU (package members inside)")
         return self._plain_cabinet(path, names)
 
     def _plain_cabinet(self, path: Path, names: list[str]) -> ClassifiedInput:

@@ -97,12 +97,19 @@ class PackageError(WimcoreError):
     """An update package (MSU, CAB, express, WIM container) is malformed or unsupported."""
 
 
-class MSDeltaRequiredError(PackageError):
-    """The payload holds MSDelta spans (PA30/PA31/PA19) and wimcore has no delta decoder."""
+class PackageShapeError(PackageError):
+    """A package whose shape wimcore does not understand (never expanded as if it were fine).
 
-    def __init__(self, message: str, spans: list[tuple[str, str]] | None = None) -> None:
+    ``found`` says what was found instead (e.g. "a PSF without an index").
+    """
+
+    def __init__(self, message: str, *, found: str | None = None) -> None:
         super().__init__(message)
-        self.spans = spans or []
+        self.found = found
+
+
+class PsfIndexError(PackageShapeError):
+    """A PSF index (``*.psf.cix.xml``) that is malformed or lacks what checking needs."""
 
 
 class DeltaError(PackageError):

@@ -8,9 +8,14 @@ Three checks, each failure a typed error naming the file at fault:
 - **presence**: every sub-package and component that ``update.mum`` (and its
   sub-package manifests) name, every file a component manifest names and every file a
   catalog names must be in the folder (:class:`PackageIncompleteError`);
-- **coverage**: whatever cannot be checked (no catalog entry and no manifest hash, a
-  PE file the catalog lists by its Authenticode hash, a manifest stored MSDelta-
-  compressed, PSFX delta files) is listed as *unverified* with the reason, never passed.
+- **PSF index**: an express package keeps its index (``*.psf.cix.xml``); every file it
+  lists must be present with the SHA-256 and length it gives. This is what verifies the
+  PSFX delta files (``f/``, ``r/``, ``n/``), whose manifest hashes are of the files
+  they rebuild;
+- **coverage**: whatever cannot be checked (no catalog entry, no manifest hash and no
+  index entry, a PE file the catalog lists by its Authenticode hash, a manifest stored
+  MSDelta-compressed, PSFX delta files of a package without an index, such as a Windows
+  10 LCU) is listed as *unverified* with the reason, never passed.
 
 What this proves is that the files are the ones the package's own catalogs and
 manifests describe. It does not prove who made them: the catalogs' signatures are not
@@ -28,6 +33,7 @@ from typing import Any
 
 from wimcore.packages.catalog import Catalog, CatalogMember, parse_catalog
 from wimcore.packages.errors import PackageIncompleteError, PackageTamperedError
+from wimcore.packages.express import PsfFile
 from wimcore.packages.model import ComponentManifest, ManifestFile, Package, load_package
 
 #: Sub-folders of a PSFX component folder that hold delta files, not the files themselves.
@@ -221,14 +227,34 @@ def verify_expanded_package(folder: str | os.PathLike[str],
             catalogs.append(parse_catalog(p.read_bytes(), source=str(p)))
             result.catalogs.append(_rel(p, root))
     _check_presence(root, pkg, present, catalogs, result)
+    index = _index_of(root, present)
     manifests = _Manifests(root, _all_components(pkg))
     algorithms = sorted({m.algorithm for c in catalogs for m in c.members})
     for path in files:
         rel = _rel(path, root)
         if path.suffix.casefold() == ".cat":
             continue
-        _check_file(root, path, rel, catalogs, algorithms, manifests, result)
+        _check_file(root, path, rel, catalogs, algorithms, manifests, result, index)
     return result
+
+
+def _index_of(root: Path, present: set[str]) -> dict[str, PsfFile]:
+    """The PSF index of an express package folder by relative path (empty without one);
+    every file it lists must be present."""
+    from wimcore.packages.express import find_index, parse_index
+
+    cix = find_index(root)
+    if cix is None:
+        return {}
+    out: dict[str, PsfFile] = {}
+    for f in parse_index(cix.read_bytes(), source=str(cix)):
+        low = _norm(f.name)
+        if low not in present:
+            raise PackageIncompleteError(
+                f"{root}: the PSF index {cix.name} lists {f.name}, but it is not in the "
+                "package", file=f.name, package=str(root))
+        out[low] = f
+    return out
 
 
 def _all_components(pkg: Package) -> list[ComponentManifest]:
@@ -241,10 +267,18 @@ def _all_components(pkg: Package) -> list[ComponentManifest]:
 
 def _check_file(root: Path, path: Path, rel: str, catalogs: list[Catalog],
                 algorithms: list[str], manifests: _Manifests,
-                result: PackageVerification) -> None:
-    """Verify one file by its manifest hash and its catalog entry (raises on a mismatch)."""
+                result: PackageVerification, index: dict[str, PsfFile] | None = None) -> None:
+    """Verify one file by its PSF index entry, its manifest hash and its catalog entry
+    (raises on a mismatch)."""
     low = rel.casefold()
     by_manifest = False
+    listed = (index or {}).get(low)
+    if listed is not None:
+        if path.stat().st_size != listed.length or _digest(path, "sha256") != listed.sha256:
+            raise PackageTamperedError(
+                f"{root}: {rel}: it does not match the SHA-256 and length its PSF index "
+                "gives; the package was changed after it was made (download it again)",
+                file=rel, package=str(root))
     entry = manifests.by_payload.get(low)
     if entry is not None:
         mfile, manifest = entry
@@ -271,7 +305,7 @@ def _check_file(root: Path, path: Path, rel: str, catalogs: list[Catalog],
                for c in catalogs for d in digests):
             result.verified.append(rel)
             return
-    if by_manifest:
+    if by_manifest or listed is not None:
         result.verified.append(rel)
         return
     result.unverified.append(UnverifiedFile(rel, _why_unverified(low, named, entry,
