@@ -6,8 +6,8 @@ spans, half PA30/PseudoLzx (composite tables) and half PA31/LZMS as 24H2 ships t
 labelled ``PA30`` in the index). The pure-Python encoder is slow, so a small pool of
 distinct deltas is encoded once and written again for every delta file; each span is still
 decoded on its own at expansion. Expansion runs in a child process (wall time, peak RSS
-from ``os.wait4``) through ``wimcore.packages.express`` (``parse_cix`` + ``apply_psf`` with
-deltas allowed); when that module cannot expand delta spans yet, the generator's output is
+from ``os.wait4``) through ``wimcore.packages.express`` (``parse_index`` + ``expand_psf``,
+every span and file checked); when that module cannot expand delta spans yet, the generator's output is
 kept and the report says so.
 
     python benchmarks/psf_bench.py                     # 1 GiB, expand once
@@ -40,8 +40,8 @@ EXPAND_CHILD = (
     "from wimcore.packages import express\n"
     "psf, cix, out = map(Path, sys.argv[1:4])\n"
     "t = time.perf_counter()\n"
-    "spans = express.parse_cix(cix.read_bytes())\n"
-    "express.apply_psf(spans, psf, out, allow_deltas=True)\n"
+    "files = express.parse_index(cix.read_bytes())\n"
+    "express.expand_psf(files, psf, out)\n"
     "print(f'operation-seconds {time.perf_counter() - t:.6f}', file=sys.stderr)\n"
 )
 
