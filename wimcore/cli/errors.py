@@ -2,7 +2,10 @@
 
 An error becomes one line on stderr, ``wimcore: error: WHAT (what to do)``, with
 libwimlib's detailed line (which path failed and why) folded in, and one of the
-documented exit codes. No traceback is printed unless ``--debug`` was given. Only
+documented exit codes (:mod:`wimcore.cli.exitcodes`). When the command's change ledger
+(:mod:`wimcore.ledger`) shows that something was already changed, the line says what
+was changed and what was not, and the code is ``EXIT_INCOMPLETE``. No traceback is
+printed unless ``--debug`` was given. Only
 base classes of the core are consulted here, so loading this module stays cheap.
 """
 
@@ -10,23 +13,52 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import struct
 import sys
 from typing import NoReturn
 
-from wimcore import errors
+from wimcore import errors, interrupts, ledger
+from wimcore.cli.exitcodes import (  # the one table, re-exported for callers
+    EXIT_BROKEN_PIPE as EXIT_BROKEN_PIPE,
+)
+from wimcore.cli.exitcodes import (
+    EXIT_CANCELLED as EXIT_CANCELLED,
+)
+from wimcore.cli.exitcodes import (
+    EXIT_ERROR as EXIT_ERROR,
+)
+from wimcore.cli.exitcodes import (
+    EXIT_EXISTS as EXIT_EXISTS,
+)
+from wimcore.cli.exitcodes import (
+    EXIT_INCOMPLETE as EXIT_INCOMPLETE,
+)
+from wimcore.cli.exitcodes import (
+    EXIT_INVALID_WIM as EXIT_INVALID_WIM,
+)
+from wimcore.cli.exitcodes import (
+    EXIT_LOCKED as EXIT_LOCKED,
+)
+from wimcore.cli.exitcodes import (
+    EXIT_MISSING as EXIT_MISSING,
+)
+from wimcore.cli.exitcodes import (
+    EXIT_NOT_FOUND as EXIT_NOT_FOUND,
+)
+from wimcore.cli.exitcodes import (
+    EXIT_OK as EXIT_OK,
+)
+from wimcore.cli.exitcodes import (
+    EXIT_TERMINATED as EXIT_TERMINATED,
+)
+from wimcore.cli.exitcodes import (
+    EXIT_USAGE as EXIT_USAGE,
+)
+from wimcore.cli.exitcodes import (
+    for_signal as for_signal,
+)
 from wimcore.cli.getopt import UsageError
-
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_MISSING = 3
-EXIT_INVALID_WIM = 4
-EXIT_NOT_FOUND = 5
-EXIT_EXISTS = 6
-EXIT_LOCKED = 7
-EXIT_BROKEN_PIPE = 141  # as a C tool killed by SIGPIPE (``wimcore dir ... | head``)
-EXIT_CANCELLED = 130
 
 _EXIT_FOR: list[tuple[type[BaseException], int]] = [
     (errors.Cancelled, EXIT_CANCELLED),
@@ -141,16 +173,28 @@ def describe(exc: BaseException, ctx: Context | None = None) -> tuple[str, int]:
     if err == errno.ENOSPC:
         message, hint, code = f"no space left on device ({message})", "", EXIT_ERROR
     partial = getattr(exc, "partial_output", None)
-    if isinstance(exc, (errors.Cancelled, KeyboardInterrupt)):
+    interrupted = isinstance(exc, (errors.Cancelled, KeyboardInterrupt))
+    if interrupted:
         hint = ""
+        signum = interrupts.signal_of(exc)
+        what = "stopped by SIGTERM" if signum == signal.SIGTERM else "cancelled"
+        code = for_signal(signum)
         if partial:
-            message = f"cancelled; partial files may remain in {partial}"
+            message = f"{what}; partial files may remain in {partial}"
+            code = EXIT_INCOMPLETE
         elif not getattr(exc, "changed_nothing", True):
-            message = "cancelled"
+            message = what
         else:
-            message = "cancelled; nothing was changed"
+            message = f"{what}; nothing was changed"
     elif partial:
         hint = (hint + "; " if hint else "") + f"partial files may remain in {partial}"
+        code = EXIT_INCOMPLETE
+    led = ledger.active()
+    if led is not None and led.passed:  # past the point of no return: say what changed
+        if interrupted:
+            message = f"{what} after the point of no return"
+        message += f"; {led.operation}: {led.describe()}"
+        hint, code = "", EXIT_INCOMPLETE
     if isinstance(exc, UsageError):
         hint = f"see: wimcore {exc.command} --help" if exc.command else "see: wimcore --help"
     if not isinstance(exc, (errors.WimcoreError, OSError, KeyboardInterrupt, UsageError)):
