@@ -150,6 +150,11 @@ _ACTIVE: contextvars.ContextVar[ChangeLedger | None] = contextvars.ContextVar(
     "wimcore_ledger", default=None)
 
 
+def _label(value: str | os.PathLike[str]) -> str:
+    """A path as the ledger names it (absolute); other labels as they are."""
+    return value if isinstance(value, str) else os.path.abspath(value)
+
+
 def active() -> ChangeLedger | None:
     """The ledger the current operation records into (None: nobody listens)."""
     return _ACTIVE.get()
@@ -171,28 +176,28 @@ def note_changed(label: str | os.PathLike[str], *, group: str | None = None,
     """Record a change into the active ledger, if there is one."""
     ledger = _ACTIVE.get()
     if ledger is not None:
-        ledger.changed(os.fspath(label), group=group, how=how)
+        ledger.changed(_label(label), group=group, how=how)
 
 
 def note_maybe_changed(label: str | os.PathLike[str], *, how: str = "") -> None:
     """Record a possible partial change into the active ledger, if there is one."""
     ledger = _ACTIVE.get()
     if ledger is not None:
-        ledger.maybe_changed(os.fspath(label), how=how)
+        ledger.maybe_changed(_label(label), how=how)
 
 
 def note_planned(label: str | os.PathLike[str], *, group: str | None = None) -> None:
     """Declare a planned change in the active ledger, if there is one."""
     ledger = _ACTIVE.get()
     if ledger is not None:
-        ledger.plan(os.fspath(label), group=group)
+        ledger.plan(_label(label), group=group)
 
 
 def note_record(kind: str, path: str | os.PathLike[str]) -> None:
     """Name the run's report or log in the active ledger, if there is one."""
     ledger = _ACTIVE.get()
     if ledger is not None:
-        ledger.keep(kind, path)
+        ledger.keep(kind, _label(path))
 
 
 def note_ignore(folder: str | os.PathLike[str]) -> None:
@@ -206,7 +211,7 @@ def note_unplanned(label: str | os.PathLike[str]) -> None:
     """Withdraw a planned change that will not happen (the output was already right)."""
     ledger = _ACTIVE.get()
     if ledger is not None:
-        ledger.unplan(os.fspath(label))
+        ledger.unplan(_label(label))
 
 
 def note_fate_unknown(label: str) -> None:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wimcore import interrupts, ledger
+from wimcore import interrupts, ledger, stagehook
 from wimcore.errors import Cancelled
 from wimcore.fleet.catalog import IMAGE_OK_STATES, IMAGE_UNSERVICED_STATES, Catalog
 from wimcore.fleet.errors import (
@@ -328,6 +328,7 @@ def _execute(catalog: Catalog, options: RunOptions, todo: list[ImagePlan], run_i
     from distributed import Event, wait
 
     vm_memory = float((options.backend_options.memory_mib + VM_OVERHEAD_MIB) * 2**20)
+    stagehook.stage("fleet-cluster")
     client = _start_client(options, len(todo), vm)
     own_cluster = options.scheduler is None
     futures: list[tuple[Any, ImageTask]] = []
@@ -366,6 +367,7 @@ def _execute(catalog: Catalog, options: RunOptions, todo: list[ImagePlan], run_i
                                 retries=options.retries, resources=resources)
             last_on_wim[task.wim_path] = fut
             futures.append((fut, task))
+        stagehook.stage("fleet-submitted")
         by_key.update({f.key: t for f, t in futures})
         remaining[:] = [f for f, _ in futures]
         cancelling = False
@@ -416,6 +418,7 @@ def _take(catalog: Catalog, run_id: str, result: FleetRunResult, fut: Any, task:
         if record.get("wim_changed"):
             ledger.note_changed(_image_label(names[task.image_id]), how=str(record["status"]))
     tell("result", {**record, "done": len(result.images), "total": total})
+    stagehook.stage("fleet-result")
 
 
 def _drain(catalog: Catalog, run_id: str, result: FleetRunResult, remaining: list[Any],

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import wimcore
-from wimcore import interrupts, ledger
+from wimcore import interrupts, ledger, stagehook
 from wimcore.errors import Cancelled, WimcoreError
 from wimcore.packages.errors import NotAnUpdateError, PackageVerificationError
 from wimcore.packages.model import Package
@@ -88,6 +88,7 @@ class _Run:
 
     def tell(self, message: str) -> None:
         """Log a step and tell the progress callback (which may cancel)."""
+        stagehook.stage("servicing-step")
         self.log.write(message)
         if self.progress is not None and self.progress(
                 ProgressEvent(ProgressKind.STEP, message=message)) is False:
