@@ -60,7 +60,7 @@ def test_media_service_sweep(sample_master: Path, tmp_path: Path) -> None:
     names = [name for name, pid in points]
     assert "changed#1" in names and "media-step-iso#1" in names
     last_before = names[names.index("changed#1") - 1]
-    chosen = spread(names, 12, must=(last_before, "changed#1", "changed#2", names[-1]))
+    chosen = spread(names, 10, must=(last_before, "changed#1", "changed#2", names[-1]))
     tally = Tally()
     for n, point in enumerate(chosen):
         run = tmp_path / f"run{n}"
@@ -152,15 +152,14 @@ def test_package_install_prepare_only_sweep(sample_master: Path, tmp_path: Path)
 def imagex_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A source tree big enough that writing it takes a moment, and a WIM of it."""
     root = tmp_path_factory.mktemp("imagex-sweep")
-    make_tree(root / "src", seed=5, files=60, max_size=400_000)
+    make_tree(root / "src", seed=5, files=40, max_size=300_000)
     wimcore.capture(root / "src", root / "in.wim", "In", compression="lzx")
     return root
 
 
 IMAGEX_CASES = {
-    # verb: (arguments, what it writes, whether that output exists beforehand)
+    # case: (arguments, what it writes)
     "capture": (["capture", "../src", "out.wim", "Out", "--compress=lzx"], "out.wim"),
-    "capture-over": (["capture", "../src", "in.wim", "Again", "--compress=lzx"], "in.wim"),
     "export": (["export", "in.wim", "1", "new.wim", "--compress=lzms"], "new.wim"),
     "optimize": (["optimize", "in.wim", "--recompress", "--compress=lzms"], "in.wim"),
     "apply": (["apply", "in.wim", "1", "applied"], "applied"),
@@ -181,7 +180,7 @@ def test_imagex_verbs_sweep(imagex_inputs: Path, tmp_path: Path, case: str) -> N
     assert "changed#1" in names
     stops: list[tuple[str | None, float | None]] = [(p, None) for p in names]
     took = float(trace.seconds)  # type: ignore[attr-defined]
-    stops += [(None, took * f) for f in (0.5, 0.75, 0.9)]  # timed: during the run
+    stops += [(None, took * f) for f in (0.6, 0.85)]  # timed: during the run
     tally = Tally()
     for n, (point, delay) in enumerate(stops):
         run = tmp_path / f"run{n}"

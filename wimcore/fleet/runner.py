@@ -367,9 +367,9 @@ def _execute(catalog: Catalog, options: RunOptions, todo: list[ImagePlan], run_i
                                 retries=options.retries, resources=resources)
             last_on_wim[task.wim_path] = fut
             futures.append((fut, task))
+            by_key[fut.key] = task
+            remaining.append(fut)
         stagehook.stage("fleet-submitted")
-        by_key.update({f.key: t for f, t in futures})
-        remaining[:] = [f for f, _ in futures]
         cancelling = False
         while remaining:
             if not cancelling and catalog.cancel_requested(run_id):
