@@ -129,6 +129,12 @@ def temporaries(*roots: Path) -> list[str]:
     return sorted(set(found))
 
 
+def _signals_as_a_terminal() -> None:
+    """In the child: SIGINT delivered, even when the tests run as a background job (whose
+    shell ignores SIGINT, and wimcore keeps an ignored signal ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _reader(stream: object, lines: queue.Queue[str | None]) -> None:
     for line in iter(stream.readline, ""):  # type: ignore[attr-defined]
         lines.put(line)
@@ -149,7 +155,7 @@ def run_stopped(args: list[str], *, cwd: Path, sig: int, point: str | None = Non
         full_env.pop("WIMCORE_STAGE_PAUSE", None)
     proc = subprocess.Popen([wimcore_exe(), *args], cwd=cwd, env=full_env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_signals_as_a_terminal)
     lines: queue.Queue[str | None] = queue.Queue()
     err_thread = threading.Thread(target=_reader, args=(proc.stderr, lines), daemon=True)
     err_thread.start()

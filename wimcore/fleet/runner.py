@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import secrets
 import time
@@ -197,7 +198,8 @@ def _start_client(options: RunOptions, n_tasks: int, vm: bool) -> Any:
         with interrupts.deferred():
             cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                    host="127.0.0.1", dashboard_address=dashboard,
-                                   worker_class=QuietNanny, **kwargs)
+                                   worker_class=QuietNanny, silence_logs=logging.ERROR,
+                                   **kwargs)
             return Client(cluster)
     except BaseException:
         if cluster is not None:
@@ -207,8 +209,6 @@ def _start_client(options: RunOptions, n_tasks: int, vm: bool) -> Any:
 
 def _close_quietly(closable: Any) -> None:
     """Close a client or cluster; what Dask says while it shuts down is not the user's news."""
-    import logging
-
     loggers = [logging.getLogger(n) for n in ("distributed", "tornado", "asyncio")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
