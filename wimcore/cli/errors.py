@@ -19,46 +19,47 @@ import sys
 from typing import NoReturn
 
 from wimcore import errors, interrupts, ledger
-from wimcore.cli.exitcodes import (  # the one table, re-exported for callers
-    EXIT_BROKEN_PIPE as EXIT_BROKEN_PIPE,
-)
 from wimcore.cli.exitcodes import (
-    EXIT_CANCELLED as EXIT_CANCELLED,
-)
-from wimcore.cli.exitcodes import (
-    EXIT_ERROR as EXIT_ERROR,
-)
-from wimcore.cli.exitcodes import (
-    EXIT_EXISTS as EXIT_EXISTS,
-)
-from wimcore.cli.exitcodes import (
-    EXIT_INCOMPLETE as EXIT_INCOMPLETE,
-)
-from wimcore.cli.exitcodes import (
-    EXIT_INVALID_WIM as EXIT_INVALID_WIM,
-)
-from wimcore.cli.exitcodes import (
-    EXIT_LOCKED as EXIT_LOCKED,
-)
-from wimcore.cli.exitcodes import (
-    EXIT_MISSING as EXIT_MISSING,
-)
-from wimcore.cli.exitcodes import (
-    EXIT_NOT_FOUND as EXIT_NOT_FOUND,
-)
-from wimcore.cli.exitcodes import (
-    EXIT_OK as EXIT_OK,
-)
-from wimcore.cli.exitcodes import (
-    EXIT_TERMINATED as EXIT_TERMINATED,
-)
-from wimcore.cli.exitcodes import (
-    EXIT_USAGE as EXIT_USAGE,
-)
-from wimcore.cli.exitcodes import (
-    for_signal as for_signal,
+    EXIT_BROKEN_PIPE,
+    EXIT_CANCELLED,
+    EXIT_ERROR,
+    EXIT_EXISTS,
+    EXIT_INCOMPLETE,
+    EXIT_INVALID_WIM,
+    EXIT_LOCKED,
+    EXIT_MISSING,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    for_signal,
 )
 from wimcore.cli.getopt import UsageError
+
+#: the exit codes live in the one table (:mod:`wimcore.cli.exitcodes`); re-exported here
+__all__ = [
+    "EXIT_BROKEN_PIPE",
+    "EXIT_CANCELLED",
+    "EXIT_ERROR",
+    "EXIT_EXISTS",
+    "EXIT_INCOMPLETE",
+    "EXIT_INVALID_WIM",
+    "EXIT_LOCKED",
+    "EXIT_MISSING",
+    "EXIT_NOT_FOUND",
+    "EXIT_OK",
+    "EXIT_TERMINATED",
+    "EXIT_USAGE",
+    "Context",
+    "NotSupportedError",
+    "current",
+    "describe",
+    "fail",
+    "for_signal",
+    "is_broken_pipe",
+    "quiet_broken_pipe",
+    "split_part",
+]
 
 _EXIT_FOR: list[tuple[type[BaseException], int]] = [
     (errors.Cancelled, EXIT_CANCELLED),
