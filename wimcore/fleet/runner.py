@@ -381,8 +381,8 @@ def _execute(catalog: Catalog, options: RunOptions, todo: list[ImagePlan], run_i
             except TimeoutError:
                 continue
             for fut in [f for f in remaining if f.done()]:
-                remaining.remove(fut)
-                _take(catalog, run_id, result, fut, by_key[fut.key], names, tell, len(todo))
+                _take(catalog, run_id, result, fut, by_key[fut.key], names, tell, len(todo),
+                      remaining)
     except KeyboardInterrupt:
         # Ctrl-C or SIGTERM: ask the tasks to stop at their next safe point, then record
         # what each one became (catalog and ledger), so the message and the catalog say
@@ -409,12 +409,15 @@ def _image_label(image: dict[str, Any]) -> str:
 
 
 def _take(catalog: Catalog, run_id: str, result: FleetRunResult, fut: Any, task: ImageTask,
-          names: dict[int, dict[str, Any]], tell: Listener, total: int) -> None:
-    """Record one finished task: catalog row, run result and ledger, all or none."""
+          names: dict[int, dict[str, Any]], tell: Listener, total: int,
+          remaining: list[Any]) -> None:
+    """Record one finished task: catalog row, run result and ledger, and take it off the
+    waiting list, all or none (a stop in between would lose what the image became)."""
     record = _record_of(fut, task)
     with interrupts.deferred():
         catalog.record_result(run_id, record)
         result.images.append(record)
+        remaining.remove(fut)
         if record.get("wim_changed"):
             ledger.note_changed(_image_label(names[task.image_id]), how=str(record["status"]))
     tell("result", {**record, "done": len(result.images), "total": total})
@@ -438,18 +441,17 @@ def _drain(catalog: Catalog, run_id: str, result: FleetRunResult, remaining: lis
     for fut in list(remaining):
         task = by_key[fut.key]
         if fut.done():
-            remaining.remove(fut)
-            _take(catalog, run_id, result, fut, task, names, tell, total)
+            _take(catalog, run_id, result, fut, task, names, tell, total, remaining)
             continue
         try:
             record = json.loads(record_path(task).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             ledger.note_fate_unknown(_image_label(names[task.image_id]))
             continue
-        remaining.remove(fut)
         with interrupts.deferred():
             catalog.record_result(run_id, record)
             result.images.append(record)
+            remaining.remove(fut)
             if record.get("wim_changed"):
                 ledger.note_changed(_image_label(names[task.image_id]),
                                     how=str(record["status"]))
