@@ -32,8 +32,13 @@ _depth = 0  # nesting of deferred() blocks in the main thread
 _pending: int | None = None  # a signal received inside deferred(), raised at its end
 
 
+_settled = False  # the command has said its last word: later signals change nothing
+
+
 def _on_signal(signum: int, _frame: FrameType | None) -> None:
     global received, _count, _pending
+    if _settled:
+        return
     _count += 1
     if received is None:
         received = signum
@@ -68,10 +73,17 @@ def deferred() -> Iterator[None]:
         raise Interrupted(signum)
 
 
+def settle() -> None:
+    """The command is done (its outcome decided and said): a signal from now on is
+    ignored, so the exit code stays the one that tells what happened."""
+    global _settled
+    _settled = True
+
+
 def install() -> None:
     """Make SIGINT and SIGTERM raise :class:`Interrupted` (main thread only)."""
-    global received, _count
-    received, _count = None, 0
+    global received, _count, _settled
+    received, _count, _settled = None, 0, False
     for sig in (signal.SIGINT, signal.SIGTERM):
         if signal.getsignal(sig) is not signal.SIG_IGN:  # nohup'd / background: keep ignoring
             signal.signal(sig, _on_signal)

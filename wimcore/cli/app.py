@@ -144,7 +144,7 @@ def _finish_stdout() -> None:
 def run_guarded(action: Callable[[], int], name: str = "") -> int:
     """Run one command under the one error handler and its change ledger (what the
     command changed, for the handler's message); return its exit status."""
-    from wimcore import ledger
+    from wimcore import interrupts, ledger
 
     current.wims, current.refs, current.warnings, current.json = [], [], [], False
     with ledger.recording(name):
@@ -152,8 +152,10 @@ def run_guarded(action: Callable[[], int], name: str = "") -> int:
             with warnings_to_stderr():
                 code = action()
             _finish_stdout()
+            interrupts.settle()  # done: a late Ctrl-C must not turn this into "killed"
             return code
         except SystemExit:
+            interrupts.settle()
             raise
         except BaseException as exc:  # the one handler: every failure ends here
             cli_errors.fail(exc)

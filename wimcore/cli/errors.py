@@ -221,6 +221,7 @@ def quiet_broken_pipe() -> NoReturn:
 
 def fail(exc: BaseException, ctx: Context | None = None) -> NoReturn:
     """Print the one line for ``exc`` (and the traceback with --debug) and exit."""
+    interrupts.settle()  # the outcome is decided: a signal now must not cut the message
     ctx = ctx or current
     if is_broken_pipe(exc):
         quiet_broken_pipe()
