@@ -7,8 +7,8 @@ labelled ``PA30`` in the index). The pure-Python encoder is slow, so a small poo
 distinct deltas is encoded once and written again for every delta file; each span is still
 decoded on its own at expansion. Expansion runs in a child process (wall time, peak RSS
 from ``os.wait4``) through ``wimcore.packages.express`` (``parse_index`` + ``expand_psf``,
-every span and file checked); when that module cannot expand delta spans yet, the generator's output is
-kept and the report says so.
+every span and file checked); when the expansion fails, the generator's output is kept
+and the report says so.
 
     python benchmarks/psf_bench.py                     # 1 GiB, expand once
     python benchmarks/psf_bench.py --size-mb 64 --keep out/ --json

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from wimcore import interrupts, ledger, stagehook
 from wimcore.errors import DestinationExistsError, LockedError
 
 try:
@@ -109,6 +110,14 @@ def publish(tmp: Path, dest: Path, *, overwrite: bool, fsync: bool = True) -> No
     if fsync:
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+    stagehook.stage("publish")
+    with interrupts.deferred():  # the rename and its record in the ledger: both or neither
+        _rename_into_place(tmp, dest, overwrite=overwrite)
+    _fsync_dir(dest.parent)
+
+
+def _rename_into_place(tmp: Path, dest: Path, *, overwrite: bool) -> None:
+    existed = overwrite and dest.exists()
     if overwrite:
         os.replace(tmp, dest)
     else:
@@ -122,7 +131,7 @@ def publish(tmp: Path, dest: Path, *, overwrite: bool, fsync: bool = True) -> No
             os.replace(tmp, dest)
         else:
             os.unlink(tmp)
-    _fsync_dir(dest.parent)
+    ledger.note_changed(dest, how="replaced" if existed else "written")
 
 
 @contextmanager
@@ -174,6 +183,7 @@ def staged_directory(dest: str | os.PathLike[str], *, stage: bool = True) -> Ite
             yield target
         except BaseException as exc:
             _mark_partial(exc, target)
+            ledger.note_maybe_changed(target, how="partial files may remain")
             raise
         return
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -190,7 +200,10 @@ def staged_directory(dest: str | os.PathLike[str], *, stage: bool = True) -> Ite
     tmp.mkdir()
     try:
         yield tmp
-        os.rename(tmp, target)
+        stagehook.stage("publish")
+        with interrupts.deferred():
+            os.rename(tmp, target)
+            ledger.note_changed(target, how="written")
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         name_paths(exc, [(str(tmp), str(target))])

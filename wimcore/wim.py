@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wimcore import _lib
+from wimcore import _lib, ledger
 from wimcore.atomic import (
     WriterLock,
     atomic_output,
@@ -525,13 +525,19 @@ class Wim(HandleOwner):
                                  soft_delete=soft_delete, no_solid_sort=no_solid_sort)
             if self._lock is not None:
                 self._lock.release()
+            before = _header_mark(self.path)
             try:
                 with progress_on(ptr, progress) as bridge:
                     code = lib.wimlib_overwrite(ptr, flags, threads)
                 finish(bridge, code, path=self.path)
+            except BaseException:
+                if _header_mark(self.path) != before:  # stopped after the new header
+                    ledger.note_changed(self.path, how="updated in place")
+                raise
             finally:
                 if self._lock is not None:
                     self._lock.acquire()
+            ledger.note_changed(self.path, how="updated in place")
             self._changed()
             self._modified = False
             return
@@ -885,3 +891,16 @@ def verify(path: str | os.PathLike[str], *, refs: Iterable[str | os.PathLike[str
     """Verify a WIM file (integrity table, every blob's SHA-1, every image's metadata)."""
     with open(path, refs=refs, check_integrity=check_integrity, progress=progress) as wim:
         wim.verify(progress=progress)
+
+
+def _header_mark(path: str) -> tuple[int, bytes] | None:
+    """A WIM's size and header: an in-place commit rewrites the header last, and a failed
+    or cancelled one restores both."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        return os.fstat(fd).st_size, os.pread(fd, 208, 0)
+    finally:
+        os.close(fd)

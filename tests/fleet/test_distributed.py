@@ -149,10 +149,11 @@ def test_cancel_mid_run(fleet: FleetEnv, own_cluster: Any) -> None:
             os.killpg(worker.pid, signal.SIGCONT)
             if run.poll() is None:
                 os.killpg(run.pid, signal.SIGKILL)
-    assert run.returncode == 130, err
     doc = json.loads(out)
     assert doc["status"] == "cancelled"
     fates = assert_whole(fleet, before)
+    # cancelled: 10 (incomplete) when an image was serviced first, else 130 (nothing changed)
+    assert run.returncode == (10 if "serviced" in fates.values() else 130), err
     by_path = {r["wim_path"]: r for r in doc["images"]}
     assert len(by_path) == 4
     for path, fate in fates.items():

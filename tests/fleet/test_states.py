@@ -49,7 +49,7 @@ def test_run_with_an_unserviced_image_is_incomplete(fleet: FleetEnv, sample4: Pa
     before = digest(winpe_wim)
     out = fleet.cli("run", "--scheduler", shared_cluster.address, "--image", "1",
                     "--image", str(winpe), "--json")
-    assert out.returncode == 1, out.stderr  # incomplete fails the command...
+    assert out.returncode == 10, out.stderr  # incomplete (image 1 changed) fails the command...
     doc = json.loads(out.stdout)
     assert doc["status"] == "incomplete"
     assert "1 failed" not in doc["note"] and "1 not serviced" in doc["note"]

@@ -21,7 +21,8 @@ def test_sample_then_service(tmp_path: Path) -> None:
             str(tmp_path / "m/updates"), "--backend", "staged"]
     res = runner.invoke(cli, [*args, "--image", "1", "--json", "--work-dir",
                               str(tmp_path / "w")])
-    assert res.exit_code == 1, res.output  # boot images and WinRE were not serviced
+    # boot images and WinRE were not serviced, install.wim:1 was: incomplete, media changed
+    assert res.exit_code == 10, res.output
     doc = json.loads(res.stdout)
     assert doc["status"] == "incomplete"
     assert [i["index"] for i in doc["images"] if i["wim"] == "install.wim"] == [1]

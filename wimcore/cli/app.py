@@ -84,6 +84,13 @@ Options (before or after the command):
 """
 
 
+def top_help() -> str:
+    """``wimcore --help``: the commands, the global options and the exit-code table."""
+    from wimcore.cli.exitcodes import help_epilog
+
+    return TOP_HELP + "\n" + help_epilog()
+
+
 def version_text() -> str:
     """``wimcore --version``: wimcore's and the loaded libwimlib's versions."""
     import wimcore
@@ -136,18 +143,24 @@ def _finish_stdout() -> None:
         cli_errors.quiet_broken_pipe()
 
 
-def run_guarded(action: Callable[[], int]) -> int:
-    """Run one command under the one error handler; return its exit status."""
+def run_guarded(action: Callable[[], int], name: str = "") -> int:
+    """Run one command under the one error handler and its change ledger (what the
+    command changed, for the handler's message); return its exit status."""
+    from wimcore import interrupts, ledger
+
     current.wims, current.refs, current.warnings, current.json = [], [], [], False
-    try:
-        with warnings_to_stderr():
-            code = action()
-        _finish_stdout()
-        return code
-    except SystemExit:
-        raise
-    except BaseException as exc:  # the one handler: every failure ends here
-        cli_errors.fail(exc)
+    with ledger.recording(name):
+        try:
+            with warnings_to_stderr():
+                code = action()
+            _finish_stdout()
+            interrupts.settle()  # done: a late Ctrl-C must not turn this into "killed"
+            return code
+        except SystemExit:
+            interrupts.settle()
+            raise
+        except BaseException as exc:  # the one handler: every failure ends here
+            cli_errors.fail(exc)
 
 
 def _run_click(args: list[str], want_help: bool) -> int:
@@ -175,19 +188,23 @@ def _run_click(args: list[str], want_help: bool) -> int:
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the command line and exit with the command's status."""
     raw = list(sys.argv[1:] if argv is None else argv)
+    if argv is None:  # the real command line: SIGTERM cancels as Ctrl-C does
+        from wimcore import interrupts
+
+        interrupts.install()
     args, flags = split_globals(raw)
     current.debug, current.quiet = flags["debug"], flags["quiet"]
     command = args[0] if args else None
     if command in CLICK_COMMANDS:
-        raise SystemExit(run_guarded(lambda: _run_click(args, flags["help"])))
+        raise SystemExit(run_guarded(lambda: _run_click(args, flags["help"]), command))
     if flags["version"]:
         sys.stdout.write(version_text())
         raise SystemExit(0)
     if command is None:
         if flags["help"]:
-            sys.stdout.write(TOP_HELP)
+            sys.stdout.write(top_help())
             raise SystemExit(0)
-        sys.stderr.write(TOP_HELP)
+        sys.stderr.write(top_help())
         raise SystemExit(cli_errors.EXIT_USAGE)
     if command in IMAGEX_VERBS:
         from wimcore.cli import imagex
@@ -196,14 +213,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             sys.stdout.write(imagex.VERBS[command].help_text())
             raise SystemExit(0)
         _case_from_environment()
-        raise SystemExit(run_guarded(lambda: imagex.run(command, args[1:])))
+        raise SystemExit(run_guarded(lambda: imagex.run(command, args[1:]), command))
     if command.lower() == "dism":
         from wimcore.cli import dism
 
         if flags["help"]:
             sys.stdout.write(dism.HELP)
             raise SystemExit(0)
-        raise SystemExit(run_guarded(lambda: dism.run(args[1:])))
+        raise SystemExit(run_guarded(lambda: dism.run(args[1:]), "dism"))
     raise SystemExit(run_guarded(lambda: _unknown(command)))
 
 
@@ -259,7 +276,9 @@ def build_cli() -> click.Group:
             click.echo(version_text(), nl=False)
             ctx.exit(0)
 
-    @click.group(cls=LazyGroup,
+    from wimcore.cli.exitcodes import help_epilog
+
+    @click.group(cls=LazyGroup, epilog="\b\n" + help_epilog(),
                  context_settings={"help_option_names": ["-h", "--help"],
                                    "max_content_width": 100})
     @click.option("--version", is_flag=True, expose_value=False, is_eager=True,
@@ -297,14 +316,14 @@ def _passthrough(name: str) -> click.Command:
         if name.lower() == "dism":
             from wimcore.cli import dism
 
-            code = run_guarded(lambda: dism.run(args))
+            code = run_guarded(lambda: dism.run(args), "dism")
         else:
             from wimcore.cli import imagex
 
             if flags["help"]:
                 click.echo(imagex.VERBS[name].help_text(), nl=False)
                 return
-            code = run_guarded(lambda: imagex.run(name, args))
+            code = run_guarded(lambda: imagex.run(name, args), name)
         ctx.exit(code)
 
     command.help = f"wimlib-imagex {name} (see: wimcore {name} --help)"

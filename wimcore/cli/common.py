@@ -49,6 +49,22 @@ def guarded(ctx: click.Context | None = None) -> Iterator[None]:
         cli_errors.fail(exc)
 
 
+def name_operation(name: str) -> None:
+    """Name the running command in its change ledger (its stop message says it)."""
+    from wimcore import ledger
+
+    active = ledger.active()
+    if active is not None:
+        active.operation = name
+
+
+def exit_for(*, changed: bool, complete: bool) -> int:
+    """The exit code of a command that ran to its end (see :mod:`wimcore.cli.exitcodes`)."""
+    from wimcore.cli.exitcodes import for_outcome
+
+    return for_outcome(changed=changed, complete=complete)
+
+
 def emit_json(data: Any) -> None:
     """Print one JSON document on stdout; a dict gets the warnings collected during the run."""
     if isinstance(data, dict):

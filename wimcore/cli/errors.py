@@ -2,7 +2,10 @@
 
 An error becomes one line on stderr, ``wimcore: error: WHAT (what to do)``, with
 libwimlib's detailed line (which path failed and why) folded in, and one of the
-documented exit codes. No traceback is printed unless ``--debug`` was given. Only
+documented exit codes (:mod:`wimcore.cli.exitcodes`). When the command's change ledger
+(:mod:`wimcore.ledger`) shows that something was already changed, the line says what
+was changed and what was not, and the code is ``EXIT_INCOMPLETE``. No traceback is
+printed unless ``--debug`` was given. Only
 base classes of the core are consulted here, so loading this module stays cheap.
 """
 
@@ -10,23 +13,53 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import struct
 import sys
 from typing import NoReturn
 
-from wimcore import errors
+from wimcore import errors, interrupts, ledger
+from wimcore.cli.exitcodes import (
+    EXIT_BROKEN_PIPE,
+    EXIT_CANCELLED,
+    EXIT_ERROR,
+    EXIT_EXISTS,
+    EXIT_INCOMPLETE,
+    EXIT_INVALID_WIM,
+    EXIT_LOCKED,
+    EXIT_MISSING,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    for_signal,
+)
 from wimcore.cli.getopt import UsageError
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_MISSING = 3
-EXIT_INVALID_WIM = 4
-EXIT_NOT_FOUND = 5
-EXIT_EXISTS = 6
-EXIT_LOCKED = 7
-EXIT_BROKEN_PIPE = 141  # as a C tool killed by SIGPIPE (``wimcore dir ... | head``)
-EXIT_CANCELLED = 130
+#: the exit codes live in the one table (:mod:`wimcore.cli.exitcodes`); re-exported here
+__all__ = [
+    "EXIT_BROKEN_PIPE",
+    "EXIT_CANCELLED",
+    "EXIT_ERROR",
+    "EXIT_EXISTS",
+    "EXIT_INCOMPLETE",
+    "EXIT_INVALID_WIM",
+    "EXIT_LOCKED",
+    "EXIT_MISSING",
+    "EXIT_NOT_FOUND",
+    "EXIT_OK",
+    "EXIT_TERMINATED",
+    "EXIT_USAGE",
+    "Context",
+    "NotSupportedError",
+    "current",
+    "describe",
+    "fail",
+    "for_signal",
+    "is_broken_pipe",
+    "quiet_broken_pipe",
+    "split_part",
+]
 
 _EXIT_FOR: list[tuple[type[BaseException], int]] = [
     (errors.Cancelled, EXIT_CANCELLED),
@@ -141,16 +174,28 @@ def describe(exc: BaseException, ctx: Context | None = None) -> tuple[str, int]:
     if err == errno.ENOSPC:
         message, hint, code = f"no space left on device ({message})", "", EXIT_ERROR
     partial = getattr(exc, "partial_output", None)
-    if isinstance(exc, (errors.Cancelled, KeyboardInterrupt)):
+    interrupted = isinstance(exc, (errors.Cancelled, KeyboardInterrupt))
+    if interrupted:
         hint = ""
+        signum = interrupts.signal_of(exc)
+        what = "stopped by SIGTERM" if signum == signal.SIGTERM else "cancelled"
+        code = for_signal(signum)
         if partial:
-            message = f"cancelled; partial files may remain in {partial}"
+            message = f"{what}; partial files may remain in {partial}"
+            code = EXIT_INCOMPLETE
         elif not getattr(exc, "changed_nothing", True):
-            message = "cancelled"
+            message = what
         else:
-            message = "cancelled; nothing was changed"
+            message = f"{what}; nothing was changed"
     elif partial:
         hint = (hint + "; " if hint else "") + f"partial files may remain in {partial}"
+        code = EXIT_INCOMPLETE
+    led = ledger.active()
+    if led is not None and led.passed:  # past the point of no return: say what changed
+        if interrupted:
+            message = f"{what} after the point of no return"
+        message += f"; {led.operation}: {led.describe()}"
+        hint, code = "", EXIT_INCOMPLETE
     if isinstance(exc, UsageError):
         hint = f"see: wimcore {exc.command} --help" if exc.command else "see: wimcore --help"
     message, hint = _user_paths(exc, message), _user_paths(exc, hint)
@@ -187,6 +232,7 @@ def quiet_broken_pipe() -> NoReturn:
 
 def fail(exc: BaseException, ctx: Context | None = None) -> NoReturn:
     """Print the one line for ``exc`` (and the traceback with --debug) and exit."""
+    interrupts.settle()  # the outcome is decided: a signal now must not cut the message
     ctx = ctx or current
     if is_broken_pipe(exc):
         quiet_broken_pipe()

@@ -12,8 +12,8 @@ from typing import Any
 
 import click
 
-from wimcore.cli.common import State, emit_json, guarded
-from wimcore.cli.errors import EXIT_CANCELLED, EXIT_ERROR, current
+from wimcore.cli.common import State, emit_json, exit_for, guarded, name_operation
+from wimcore.cli.errors import EXIT_CANCELLED, current
 
 
 def _catalog(ctx: click.Context) -> Any:
@@ -260,6 +260,7 @@ def run_cmd(ctx: click.Context, scheduler: str | None, tls_ca: Path | None,
                              media_root=str(media_root.absolute()) if media_root else None,
                              memory_mib=vm_memory, cpus=vm_cpus, timeout=vm_timeout,
                              accel=accel))
+    name_operation("fleet run")
     with guarded(ctx), _catalog(ctx) as cat:
         try:
             result = run_fleet(cat, options, show.event)
@@ -271,10 +272,14 @@ def run_cmd(ctx: click.Context, scheduler: str | None, tls_ca: Path | None,
         click.echo(result.note if result.run_id is None else
                    f"run {result.run_id}: {result.status} ({result.seconds:.1f} s)"
                    + (f": {result.note}" if result.note else ""))
-    if result.status == "cancelled":
+    changed = any(r.get("wim_changed") for r in result.images)
+    if result.status == "cancelled" and not changed:
         sys.exit(EXIT_CANCELLED)
-    if result.status == "failed" or (result.status == "incomplete" and not allow_incomplete):
-        sys.exit(EXIT_ERROR)
+    complete = result.status in ("successful", "nothing-to-do") or (
+        result.status == "incomplete" and allow_incomplete)
+    code = exit_for(changed=changed, complete=complete)
+    if code:
+        sys.exit(code)
 
 
 def _absolute_winpe(spec: str | None) -> str | None:

@@ -71,7 +71,7 @@ def install_cmd(ctx: click.Context, wim: str | None, image: str | None,
     WinPE's DISM runs in a QEMU VM (no network) against the image laid out on an NTFS
     volume file; the result is captured back and judged by the image's own records.
     """
-    from wimcore.cli.common import emit_json, guarded, progress_for
+    from wimcore.cli.common import emit_json, exit_for, guarded, name_operation, progress_for
     from wimcore.servicing import service_wim
     from wimcore.servicing.backend import BackendOptions
 
@@ -81,6 +81,7 @@ def install_cmd(ctx: click.Context, wim: str | None, image: str | None,
     elif not (wim and image and packages):
         raise click.UsageError("WIM, IMAGE and at least one PACKAGE are required "
                                "(or --resume DIR)")
+    name_operation("package install")
     with guarded(ctx), progress_for(ctx, "install") as cb:
         if resume is not None:
             from wimcore.servicing.vm.bundle import resume_bundle
@@ -109,4 +110,4 @@ def install_cmd(ctx: click.Context, wim: str | None, image: str | None,
     # prepared is what --prepare-only asks for; otherwise an image left unserviced fails
     incomplete = report.status == "incomplete" and not (prepare_only or allow_incomplete)
     if report.status in ("partial", "failed") or failed or incomplete:
-        ctx.exit(1)
+        ctx.exit(exit_for(changed=report.committed, complete=False))

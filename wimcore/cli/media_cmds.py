@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from wimcore.cli.common import emit_json, guarded, image_arg, progress_for
+from wimcore.cli.common import emit_json, exit_for, guarded, image_arg, name_operation, progress_for
 
 media_group = click.Group("media", help="Service a Windows installation media folder "
                                         "(the monthly routine: WinRE, install.wim, boot.wim, "
@@ -63,6 +63,7 @@ def service_cmd(ctx: click.Context, media: Path, updates: Path, iso: Path | None
     if skip_verify:
         click.echo("wimcore: warning: --skip-verify: packages are NOT checked against their "
                    "catalogs and manifests", err=True)
+    name_operation("media service")
     with guarded(ctx), progress_for(ctx, "media") as progress:
         options = ServiceOptions(images=[image_arg(i) for i in images], work_dir=work_dir,
                                  iso=iso, report=report, log=log_path, keep_work=keep_work,
@@ -74,8 +75,11 @@ def service_cmd(ctx: click.Context, media: Path, updates: Path, iso: Path | None
         emit_json(result.to_dict())
     else:
         click.echo(result.summary())
-    if result.status == "partial" or (result.status == "incomplete" and not allow_incomplete):
-        ctx.exit(1)
+    complete = result.status in ("ok", "nothing-to-do") or (
+        result.status == "incomplete" and allow_incomplete)
+    code = exit_for(changed=result.changed, complete=complete)
+    if code:
+        ctx.exit(code)
 
 
 @sample_group.command("create")

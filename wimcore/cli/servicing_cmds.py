@@ -128,8 +128,9 @@ def stage_cmd(ctx: click.Context, wim: str, image: str, packages: Sequence[str],
               setup_du: Sequence[str], sources: str | None, skip_verify: bool,
               as_json: bool) -> None:
     """Stage PACKAGES into IMAGE (index, name or all): Windows installs them at Setup."""
-    from wimcore.cli.common import emit_json, guarded, progress_for
+    from wimcore.cli.common import emit_json, exit_for, guarded, name_operation, progress_for
 
+    name_operation("package stage")
     if skip_verify:
         _warn("--skip-verify: packages are NOT checked against their catalogs and manifests")
     images: Any = "all" if image.lower() == "all" else _image_ref(image)
@@ -144,8 +145,11 @@ def stage_cmd(ctx: click.Context, wim: str, image: str, packages: Sequence[str],
         emit_json(report.to_dict())
     else:
         click.echo(report.summary())
-    if report.status == "partial" or (report.status == "incomplete" and not allow_incomplete):
-        ctx.exit(1)
+    complete = report.status in ("ok", "nothing-to-do") or (
+        report.status == "incomplete" and allow_incomplete)
+    code = exit_for(changed=report.committed, complete=complete)
+    if code:
+        ctx.exit(code)
 
 
 def register(group: click.Group) -> None:

@@ -26,6 +26,8 @@ arrives: the client is the catalog's only writer.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
 import os
 import secrets
 import time
@@ -34,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wimcore import interrupts, ledger, stagehook
+from wimcore.errors import Cancelled
 from wimcore.fleet.catalog import (
     IMAGE_CANCELLED,
     IMAGE_NEVER_STARTED,
@@ -206,16 +210,43 @@ def _start_client(options: RunOptions, n_tasks: int, vm: bool) -> Any:
     kwargs: dict[str, Any] = {"resources": resources} if resources else {}
     if options.memory_limit:
         kwargs["memory_limit"] = options.memory_limit
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                           host="127.0.0.1", dashboard_address=dashboard, **kwargs)
-    return Client(cluster)
+    from wimcore.fleet.quiet import QuietNanny
+
+    cluster: Any = None
+    try:
+        # Started whole, or not at all: a Ctrl-C now waits for the cluster to be up, then
+        # closes it (a half-started cluster would leak processes and print tracebacks).
+        with interrupts.deferred():
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                   host="127.0.0.1", dashboard_address=dashboard,
+                                   worker_class=QuietNanny, silence_logs=logging.ERROR,
+                                   **kwargs)
+            return Client(cluster)
+    except BaseException:
+        if cluster is not None:
+            _close_quietly(cluster)
+        raise
+
+
+def _close_quietly(closable: Any) -> None:
+    """Close a client or cluster; what Dask says while it shuts down is not the user's news."""
+    loggers = [logging.getLogger(n) for n in ("distributed", "tornado", "asyncio")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        with interrupts.deferred():
+            closable.close()
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def _close_client(client: Any, own_cluster: bool) -> None:
     cluster = client.cluster if own_cluster else None
-    client.close()
+    _close_quietly(client)
     if cluster is not None:
-        cluster.close()
+        _close_quietly(cluster)
 
 
 def _threads_per_task(client: Any) -> dict[str, int]:
@@ -300,10 +331,13 @@ def run_fleet(catalog: Catalog, options: RunOptions,
                                    else {})},
                        image_ids=[p.image["id"] for p in todo])
     result = FleetRunResult(run_id, "failed", plans=plans, scheduler=options.scheduler)
+    for p in todo:
+        ledger.note_planned(_image_label(p.image))
     try:
         _execute(catalog, options, todo, run_id, outputs, vm, result, tell)
     except BaseException as exc:
-        catalog.finish_run(run_id, *_ended_by(exc, result.images))
+        with interrupts.deferred():  # the run's row is closed whatever arrives now
+            catalog.finish_run(run_id, *_ended_by(exc, result.images))
         raise
     result.seconds = time.monotonic() - t0
     return result
@@ -314,8 +348,13 @@ def _execute(catalog: Catalog, options: RunOptions, todo: list[ImagePlan], run_i
     from distributed import Event, wait
 
     vm_memory = float((options.backend_options.memory_mib + VM_OVERHEAD_MIB) * 2**20)
+    stagehook.stage("fleet-cluster")
     client = _start_client(options, len(todo), vm)
     own_cluster = options.scheduler is None
+    futures: list[tuple[Any, ImageTask]] = []
+    by_key: dict[str, ImageTask] = {}
+    remaining: list[Any] = []
+    names = {p.image["id"]: p.image for p in todo}
     try:
         outputs.mkdir(parents=True, exist_ok=True)
         result.workers = _preflight(client, todo, outputs, options.scratch, vm, vm_memory,
@@ -330,7 +369,6 @@ def _execute(catalog: Catalog, options: RunOptions, todo: list[ImagePlan], run_i
         threads = _threads_per_task(client)
         common = options.threads or (min(threads.values()) if threads else 1)
         resources = {"vm": 1, "MEMORY": vm_memory} if vm else None
-        futures = []
         last_on_wim: dict[str, Any] = {}
         for p in todo:
             task = ImageTask(run_id=run_id, image_id=p.image["id"],
@@ -349,8 +387,9 @@ def _execute(catalog: Catalog, options: RunOptions, todo: list[ImagePlan], run_i
                                 retries=options.retries, resources=resources)
             last_on_wim[task.wim_path] = fut
             futures.append((fut, task))
-        by_key = {f.key: t for f, t in futures}
-        remaining = [f for f, _ in futures]
+            by_key[fut.key] = task
+            remaining.append(fut)
+        stagehook.stage("fleet-submitted")
         cancelling = False
         while remaining:
             if not cancelling and catalog.cancel_requested(run_id):
@@ -362,14 +401,16 @@ def _execute(catalog: Catalog, options: RunOptions, todo: list[ImagePlan], run_i
             except TimeoutError:
                 continue
             for fut in [f for f in remaining if f.done()]:
-                remaining.remove(fut)
-                record = _record_of(fut, by_key[fut.key])
-                catalog.record_result(run_id, record)
-                result.images.append(record)
-                tell("result", {**record, "done": len(result.images), "total": len(todo)})
+                _take(catalog, run_id, result, fut, by_key[fut.key], names, tell, len(todo),
+                      remaining)
     except KeyboardInterrupt:
-        # Ctrl-C: ask the tasks to stop, then keep recording what they become.
-        Event(f"wimcore-cancel-{run_id}", client=client).set()
+        # Ctrl-C or SIGTERM: ask the tasks to stop at their next safe point, then record
+        # what each one became (catalog and ledger), so the message and the catalog say
+        # exactly which images changed.
+        if futures:
+            Event(f"wimcore-cancel-{run_id}", client=client).set()
+            tell("cancelling", {"run_id": run_id})
+            _drain(catalog, run_id, result, remaining, by_key, names, tell, len(todo))
         raise
     finally:
         _close_client(client, own_cluster)
@@ -382,7 +423,7 @@ def _ended_by(exc: BaseException, records: list[dict[str, Any]]) -> tuple[str, s
     """The state and note of a run that an exception ended (its images without a result
     become ``cancelled`` or ``never-started`` in :meth:`Catalog.finish_run`)."""
     what = f"{type(exc).__name__}: {exc}".splitlines()[0]
-    if isinstance(exc, KeyboardInterrupt):
+    if isinstance(exc, (KeyboardInterrupt, Cancelled)):
         return "cancelled", "interrupted" + (f"; {_counts(records)}" if records else "")
     if isinstance(exc, ClusterError) and not records:
         return "failed", f"scheduler unreachable or unusable ({what}); no image was started"
@@ -403,6 +444,64 @@ def _counts(records: list[dict[str, Any]], total: int | None = None) -> str:
             parts.append(f"{n(states)} {label}")
     parts.append(f"{n(IMAGE_UNSERVICED_STATES)} not serviced")
     return f"{total if total is not None else len(records)} image(s): " + ", ".join(parts)
+
+
+#: Seconds a stopped run waits for its running tasks to reach a safe point and answer.
+DRAIN_SECONDS = 120.0
+
+
+def _image_label(image: dict[str, Any]) -> str:
+    """How the change ledger names an image of the run."""
+    return f"image {image['id']} ({image['wim_path']}:{image['wim_index']})"
+
+
+def _take(catalog: Catalog, run_id: str, result: FleetRunResult, fut: Any, task: ImageTask,
+          names: dict[int, dict[str, Any]], tell: Listener, total: int,
+          remaining: list[Any]) -> None:
+    """Record one finished task: catalog row, run result and ledger, and take it off the
+    waiting list, all or none (a stop in between would lose what the image became)."""
+    record = _record_of(fut, task)
+    with interrupts.deferred():
+        catalog.record_result(run_id, record)
+        result.images.append(record)
+        remaining.remove(fut)
+        if record.get("wim_changed"):
+            ledger.note_changed(_image_label(names[task.image_id]), how=str(record["status"]))
+    tell("result", {**record, "done": len(result.images), "total": total})
+    stagehook.stage("fleet-result")
+
+
+def _drain(catalog: Catalog, run_id: str, result: FleetRunResult, remaining: list[Any],
+           by_key: dict[str, ImageTask], names: dict[int, dict[str, Any]], tell: Listener,
+           total: int) -> None:
+    """After a stop: wait (bounded) for the running tasks to stop at a safe point and
+    record each; a task that does not answer is recorded from its record file, or its
+    image's fate is said to be unknown."""
+    from distributed import wait
+
+    from wimcore.fleet.task import record_path
+
+    try:
+        wait(remaining, timeout=DRAIN_SECONDS)
+    except (TimeoutError, KeyboardInterrupt):
+        pass
+    for fut in list(remaining):
+        task = by_key[fut.key]
+        if fut.done():
+            _take(catalog, run_id, result, fut, task, names, tell, total, remaining)
+            continue
+        try:
+            record = json.loads(record_path(task).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            ledger.note_fate_unknown(_image_label(names[task.image_id]))
+            continue
+        with interrupts.deferred():
+            catalog.record_result(run_id, record)
+            result.images.append(record)
+            remaining.remove(fut)
+            if record.get("wim_changed"):
+                ledger.note_changed(_image_label(names[task.image_id]),
+                                    how=str(record["status"]))
 
 
 def run_state(records: list[dict[str, Any]], cancelled: bool,

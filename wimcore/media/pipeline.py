@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import wimcore
+from wimcore import interrupts, ledger, stagehook
 from wimcore.atomic import final_names, name_paths
 from wimcore.errors import Cancelled, WimcoreError
 from wimcore.media.errors import (
@@ -117,7 +118,10 @@ class _Run:
         log.info(message)
         cb = self.options.progress
         if cb is not None and cb(ProgressEvent(ProgressKind.STEP, message=message)) is False:
-            raise Cancelled(f"cancelled at: {message}; the media was not changed")
+            changed = self.report.replaced
+            raise Cancelled(f"cancelled at: {message}; " + (
+                f"{len(changed)} file(s) of the media were already replaced (see the report)"
+                if changed else "the media was not changed"))
 
     def warn(self, message: str) -> None:
         """A warning for the summary and the log (once)."""
@@ -131,6 +135,7 @@ class _Run:
         self.report.steps.append(rec)
         start = time.monotonic()
         try:
+            stagehook.stage(f"media-step-{name}")
             self.tell(f"step {name} (seed step {seed})")
             yield rec
             if rec.status == "pending":
@@ -259,10 +264,18 @@ def _check_space(needs: Sequence[tuple[Path, int, str, str]]) -> None:
                                       option=" or ".join(options))
 
 
-def _publish(src: Path, dest: Path) -> None:
-    """Replace ``dest`` with ``src`` by one rename (copied beside it first across devices)."""
+def _publish(src: Path, dest: Path, group: str | None = None,
+             done: Callable[[], None] | None = None) -> None:
+    """Replace ``dest`` with ``src`` by one rename (copied beside it first across devices);
+    the rename and its entry in the change ledger happen both or neither."""
+    stagehook.stage("media-publish")
+    how = "replaced" if dest.exists() else "added"
     try:
-        os.replace(src, dest)
+        with interrupts.deferred():
+            os.replace(src, dest)
+            ledger.note_changed(dest, group=group, how=how)
+            if done is not None:
+                done()
         return
     except OSError as exc:
         if exc.errno != errno.EXDEV:
@@ -270,7 +283,11 @@ def _publish(src: Path, dest: Path) -> None:
     tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.wimcore-tmp")
     try:
         shutil.copy2(src, tmp)
-        os.replace(tmp, dest)
+        with interrupts.deferred():
+            os.replace(tmp, dest)
+            ledger.note_changed(dest, group=group, how=how)
+            if done is not None:
+                done()
     finally:
         tmp.unlink(missing_ok=True)
     src.unlink(missing_ok=True)
@@ -620,21 +637,31 @@ class _Routine:
 
     # 12 / 17. replace the media's files --------------------------------------------------------
     def publish(self, rec: StepRecord) -> None:
+        """The point of no return: every new file renamed over the media's, one by one,
+        each recorded (report and change ledger) as it lands."""
         self.close()
-        replaced = []
-        for _label, (new, dest) in sorted(self.outputs.items()):
-            _publish(new, dest)
-            replaced.append(dest)
-        for rel, staged in sorted(self.overlay.staged.items()):
+        if self.run.options.iso is not None:
+            ledger.note_planned(Path(self.run.options.iso).absolute())
+        group = f"{self.sources}/"
+        outputs = sorted(self.outputs.items())
+        staged = sorted(self.overlay.staged.items())
+        for _label, (_new, dest) in outputs:
+            ledger.note_planned(dest)
+        for rel, _file in staged:
+            ledger.note_planned(self.sources / rel, group=group)
+        self.report.sources = [a.to_dict() for a in self.overlay.file_actions]
+        def landed(dest: Path) -> Callable[[], None]:
+            return lambda: self.report.replaced.append(dest.relative_to(self.media).as_posix())
+
+        for _label, (new, dest) in outputs:
+            _publish(new, dest, done=landed(dest))
+        for rel, file in staged:
             dest = self.sources / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
-            _publish(staged, dest)
-            replaced.append(dest)
+            _publish(file, dest, group, done=landed(dest))
         self._history()
-        self.report.replaced = [p.relative_to(self.media).as_posix() for p in replaced]
-        self.report.sources = [a.to_dict() for a in self.overlay.file_actions]
-        rec.detail = f"{len(replaced)} file(s) replaced"
-        if not replaced:
+        rec.detail = f"{len(self.report.replaced)} file(s) replaced"
+        if not self.report.replaced:
             rec.status = "nothing-to-do"
 
     def _history(self) -> None:
@@ -692,8 +719,9 @@ def service(media_dir: str | os.PathLike[str],
     _check_writable(work_root, "the work folder", "--work-dir")
     if iso_dir is not None:
         _check_writable(iso_dir, "the ISO's folder", "--iso PATH")
-    made_root = not work_root.exists()
-    work_root.mkdir(parents=True, exist_ok=True)
+    ledger.note_ignore(work_root)  # new WIMs, WinRE copies, expanded packages: temporaries
+    ledger.note_record("report", report_path)
+    ledger.note_record("log", log_path)
     started = dt.datetime.now(dt.timezone.utc)
     work = work_root / (started.strftime("run-%Y%m%dT%H%M%S-") + secrets.token_hex(3))
     bopts = dataclasses.replace(
@@ -707,6 +735,9 @@ def service(media_dir: str | os.PathLike[str],
                          backend_note=getattr(engine, "note", "") or None,
                          skip_verify=opts.skip_verify, log=str(log_path),
                          report=str(report_path))
+    made_root = not work_root.exists()
+    with interrupts.deferred():  # made and removed by the same hands
+        work_root.mkdir(parents=True, exist_ok=True)
     try:
         needs = [(work_root, estimate_space(install, boot, sources, inputs)
                   + opts.space_margin, "the work folder", "--work-dir")]
@@ -719,19 +750,20 @@ def service(media_dir: str | os.PathLike[str],
         if made_root:
             work_root.rmdir()
         raise
-    work.mkdir()
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(log_path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    log.addHandler(handler)
-    if log.level == logging.NOTSET or log.level > logging.INFO:
-        log.setLevel(logging.INFO)
     run = _Run(report, opts)
     t0 = time.monotonic()
     routine: _Routine | None = None
     outside = [p for p in (*inputs, work_root, log_path, report_path,
                            report_path.with_suffix(".txt")) if _inside(p, media)]
+    handler: logging.Handler | None = None
     try:
+        work.mkdir()
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+        if log.level == logging.NOTSET or log.level > logging.INFO:
+            log.setLevel(logging.INFO)
         log.info("servicing %s with %d input(s), backend %s; work in %s", media, len(inputs),
                  engine.name, work)
         if opts.skip_verify:
@@ -755,24 +787,33 @@ def service(media_dir: str | os.PathLike[str],
                                          "--keep-work keeps it>")])
         raise
     finally:
-        if routine is not None:
-            routine.close()
-        _sizes(report, install, boot, routine)
-        report.seconds = time.monotonic() - t0
-        log.info("run finished: %s in %.2f s", report.status, report.seconds)
+        with interrupts.deferred():  # the report and the log are written whatever arrives
+            _close_run(report, routine, install, boot, t0, handler, report_path)
+            if opts.keep_work:
+                report.work_kept = True
+            else:
+                shutil.rmtree(work, ignore_errors=True)
+                if made_root:
+                    try:
+                        work_root.rmdir()
+                    except OSError:
+                        pass
+            report.write(report_path)  # again: the work folder's fate is recorded
+    return report
+
+
+def _close_run(report: MediaReport, routine: _Routine | None, install: Path, boot: Path,
+               t0: float, handler: logging.Handler | None, report_path: Path) -> None:
+    """Close the WIMs, finish the log and write the report (before the work is removed)."""
+    if routine is not None:
+        routine.close()
+    _sizes(report, install, boot, routine)
+    report.seconds = time.monotonic() - t0
+    log.info("run finished: %s in %.2f s", report.status, report.seconds)
+    if handler is not None:
         log.removeHandler(handler)
         handler.close()
-        if opts.keep_work:
-            report.work_kept = True
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-            if made_root:
-                try:
-                    work_root.rmdir()
-                except OSError:
-                    pass
-        report.write(report_path)
-    return report
+    report.write(report_path)
 
 
 def _sizes(report: MediaReport, install: Path, boot: Path, routine: _Routine | None) -> None:
@@ -822,6 +863,7 @@ def _iso(rec: StepRecord, r: _Routine, opts: ServiceOptions) -> None:
     result = write_iso(r.media, opts.iso, label=label, exclude=r.outside)
     r.report.iso = result.to_dict()
     if not result.rewritten:
+        ledger.note_unplanned(Path(opts.iso).absolute())
         rec.status = "nothing-to-do"
         rec.detail = f"{result.path}: kept, it already holds exactly these files"
         return

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wimcore import interrupts, ledger
 from wimcore.servicing.errors import HistoryError
 
 SUFFIX = ".wimcore-history.json"
@@ -96,10 +97,15 @@ class History:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             tmp.write_bytes(data)
-            os.replace(tmp, self.path)
+            with interrupts.deferred():
+                os.replace(tmp, self.path)
+                ledger.note_changed(self.path, how="history recorded")
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise HistoryError(f"{self.path}: cannot write the history: {exc}") from None
+        except BaseException:  # interrupted: no temporary left beside the WIM
+            tmp.unlink(missing_ok=True)
+            raise
         if self.legacy is not None and self.legacy != self.path:
             self.legacy.unlink(missing_ok=True)  # moved out of the media's sources/
             self.legacy = None

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import wimcore
+from wimcore import interrupts, ledger, stagehook
 from wimcore.errors import Cancelled, WimcoreError
 from wimcore.packages.errors import NotAnUpdateError, PackageVerificationError
 from wimcore.packages.model import Package
@@ -66,8 +67,9 @@ PackagePath = str | os.PathLike[str]
 
 
 #: Input failures that reach the caller as their own typed error (naming the file), not
-#: wrapped in ServicingRunError: not an update, failed verification.
-INPUT_ERRORS: tuple[type[BaseException], ...] = (NotAnUpdateError, PackageVerificationError)
+#: wrapped in ServicingRunError: not an update, failed verification, no such file.
+INPUT_ERRORS: tuple[type[BaseException], ...] = (NotAnUpdateError, PackageVerificationError,
+                                                 FileNotFoundError)
 
 
 class _Abort(Exception):
@@ -86,6 +88,7 @@ class _Run:
 
     def tell(self, message: str) -> None:
         """Log a step and tell the progress callback (which may cancel)."""
+        stagehook.stage("servicing-step")
         self.log.write(message)
         if self.progress is not None and self.progress(
                 ProgressEvent(ProgressKind.STEP, message=message)) is False:
@@ -308,6 +311,10 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
     base = sidecar_base(path)  # a media's WIM: beside the media, never inside sources/
     log = ServicingLog(log_path if log_path is not None else base.with_name(
         base.name + ".wimcore.log"))
+    if log.path is not None:
+        ledger.note_record("log", log.path.absolute())
+    if report_path is not None:
+        ledger.note_record("report", Path(report_path).absolute())
     report = ServicingReport(str(path), run_id, started.isoformat(), first_boot=first_boot,
                              continue_on_error=continue_on_error, skip_verify=skip_verify,
                              log=str(log.path) if log.path else None,
@@ -316,6 +323,7 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
     run = _Run(report, log, progress, continue_on_error)
     own_work = work_dir is None
     work = Path(tempfile.mkdtemp(prefix="wimcore-service-")) if own_work else Path(work_dir or "")
+    ledger.note_ignore(work)  # expanded packages and the backend's scratch files
     t0 = time.monotonic()
     log.write(f"run {run_id}: servicing {path} images={images!r} packages={len(packages)}")
     try:
@@ -357,9 +365,17 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
             if any(i.outcome and i.outcome.get("changed") for i in report.images):
                 with run.step("commit", report.steps):
                     run.tell("committing the WIM")
+                    target = os.path.abspath(path)
+                    ledger.note_planned(target)
+                    if hist is not None:
+                        ledger.note_planned(os.fspath(sidecar_path(target)))
+                    identity = _identity(path)
                     try:
                         wim.commit(progress=progress, threads=threads)
                     except (WimcoreError, OSError, KeyboardInterrupt) as exc:
+                        if _identity(path) != identity:  # renamed into place, then stopped
+                            report.committed = True
+                            raise
                         raise _Abort(f"commit: {exc}") from exc
                 report.committed = True
                 log.write(f"committed {path}")
@@ -384,13 +400,24 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
         report.status = "cancelled" if isinstance(exc, (Cancelled, KeyboardInterrupt)) \
             else "failed"
         report.errors.append(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        log.write(f"run {run_id} {report.status}: {report.errors[-1]}", level="Error")
+        log.write(f"run {run_id} {report.status}: {report.errors[-1]}"
+                  + (": the WIM was committed before the stop" if report.committed else ""),
+                  level="Error")
         _finish(report, log, path, t0, report_path, work if own_work else None, engine)
         if isinstance(exc, Exception):
             setattr(exc, "report", report)  # noqa: B010 - give callers the record
         raise
     _finish(report, log, path, t0, report_path, work if own_work else None, engine)
     return report
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """The file's (device, inode): a commit renames a new file over the WIM."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def history_entry(run_id: str, started: str, backend: str, images: Sequence[ImageReport], *,
@@ -430,9 +457,10 @@ def _finish(report: ServicingReport, log: ServicingLog, path: Path, t0: float,
     report.seconds = time.monotonic() - t0
     report.finished = dt.datetime.now(dt.timezone.utc).isoformat()
     report.size_after = path.stat().st_size if path.exists() else None
-    log.write(f"run {report.run_id} finished: {report.status} in {report.seconds:.2f} s")
-    log.close()
-    if report_path is not None:
-        report.write(report_path)
+    with interrupts.deferred():  # the log and report are written whatever arrives now
+        log.write(f"run {report.run_id} finished: {report.status} in {report.seconds:.2f} s")
+        log.close()
+        if report_path is not None:
+            report.write(report_path)
     if work is not None:
         shutil.rmtree(work, ignore_errors=True)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wimcore import interrupts, ledger, stagehook
 from wimcore.errors import Cancelled
 from wimcore.progress import ProgressCallback, ProgressEvent, ProgressKind
 from wimcore.servicing.backend import (
@@ -573,6 +574,8 @@ class VmBackend:
             raise BundleError(f"{dest.parent}: no such folder for the bundle")
         tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".wimcore-tmp",
                                     dir=dest.parent))
+        ledger.note_ignore(tmp)  # the bundle being built: not a change until renamed
+        ledger.note_planned(dest)
         try:
             built = self._build(jobs, tmp, progress, prepare=True)
             (tmp / "job.txt").write_bytes(job_text(built.plan.job).encode("ascii"))
@@ -604,9 +607,12 @@ class VmBackend:
                 dest))
             for scratch in ("job-files", "launcher"):
                 shutil.rmtree(tmp / scratch, ignore_errors=True)
-            if dest.exists():
-                dest.rmdir()
-            os.rename(tmp, dest)
+            stagehook.stage("publish")
+            with interrupts.deferred():  # the bundle in place and its record: both or neither
+                if dest.exists():
+                    dest.rmdir()
+                os.rename(tmp, dest)
+                ledger.note_changed(dest, how="bundle written")
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
