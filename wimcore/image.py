@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import stat as stat_mod
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from wimcore import _lib
+from wimcore import _lib, ledger
 from wimcore.atomic import staged_directory
 from wimcore.direntry import DirEntry, direntry_from_c
 from wimcore.errors import MissingFileError, PathNotFoundError, StaleImageError
@@ -323,7 +322,7 @@ class Image:
         entry = self.stat(path)
         if entry.is_dir:
             raise PathNotFoundError(42, "is a directory, not a file", path=path, image=self._index)
-        tmpdir = Path(tempfile.mkdtemp(prefix="wimcore-read-"))
+        tmpdir = Path(ledger.scratch_dir(prefix="wimcore-read-"))
         try:
             self.extract([path], tmpdir, preserve_dir_structure=False, no_acls=True)
             files = [p for p in tmpdir.iterdir()]

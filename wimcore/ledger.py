@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import contextvars
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from wimcore import stagehook
 
@@ -205,6 +207,14 @@ def note_ignore(folder: str | os.PathLike[str]) -> None:
     ledger = _ACTIVE.get()
     if ledger is not None:
         ledger.ignore_under(folder)
+
+
+def scratch_dir(prefix: str, *, dir: str | os.PathLike[str] | None = None) -> Path:
+    """A new temporary folder (``tempfile.mkdtemp``) whose contents the active ledger never
+    counts as changes: expansions and copies made there are scratch, not results."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=dir))
+    note_ignore(path)
+    return path
 
 
 def note_unplanned(label: str | os.PathLike[str]) -> None:

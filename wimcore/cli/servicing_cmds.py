@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from wimcore import servicing
+from wimcore import ledger, servicing
 
 
 def _image_ref(value: str) -> int | str:
@@ -86,6 +86,7 @@ def plan_cmd(ctx: click.Context, wim: str, image: str, packages: Sequence[str],
     refused: list[BaseException] = []
     with guarded(ctx), tempfile.TemporaryDirectory(prefix="wimcore-plan-") as tmp, \
             wimcore.open(wim) as w:
+        ledger.note_ignore(tmp)  # scratch: the plan's expansions are not changes
         intake = prepare_inputs(packages, tmp, sources=sources or default_sources(wim),
                                 setup_du=setup_du, skip_verify=skip_verify,
                                 on_error=lambda _record, exc: refused.append(exc))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from wimcore import ledger
 from wimcore.fleet.catalog import Catalog
 
 if TYPE_CHECKING:
@@ -120,6 +121,7 @@ def _load(files: list[str], skip_verify: bool) -> tuple[list[Package], dict[str,
     for f in files:
         try:
             with tempfile.TemporaryDirectory(prefix="wimcore-fleet-plan-") as tmp:
+                ledger.note_ignore(tmp)  # scratch: expansions here are not changes
                 packages += prepare_inputs([f], tmp, skip_verify=skip_verify).packages
         except (WimcoreError, OSError) as exc:
             bad[f] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

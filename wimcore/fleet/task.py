@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wimcore import ledger
 from wimcore.progress import ProgressEvent
 from wimcore.servicing.backend import BackendOptions
 
@@ -153,7 +154,7 @@ def _run(task: ImageTask, record: dict[str, Any], check: Callable[[], bool]) -> 
         opts = replace(opts, cleanup=True, reset_base=True)
     if task.scratch:
         Path(task.scratch).mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f"wimcore-fleet-{task.image_id}-", dir=task.scratch))
+    work = Path(ledger.scratch_dir(prefix=f"wimcore-fleet-{task.image_id}-", dir=task.scratch))
     report: ServicingReport | None = None
     try:
         report = service_wim(task.wim_path, list(task.packages), images=[task.wim_index],

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wimcore import ledger
 from wimcore.fleet.catalog import Catalog, now_iso
 from wimcore.fleet.errors import LibraryError
 from wimcore.fleet.library import file_hashes
@@ -236,7 +236,7 @@ def add_updates(catalog: Catalog, paths: Sequence[str | os.PathLike[str]], *,
                 continue
         todo.append(row)
     failures: dict[int, BaseException] = {}
-    work = Path(tempfile.mkdtemp(prefix="wimcore-fleet-updates-", dir=work_dir))
+    work = Path(ledger.scratch_dir(prefix="wimcore-fleet-updates-", dir=work_dir))
     try:
         wanted = {r.path.absolute() for r in todo}
         intake = prepare_inputs(

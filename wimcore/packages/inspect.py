@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wimcore import ledger
 from wimcore.packages.cab import Cabinet
 from wimcore.packages.errors import PackageError, PackageShapeError
 from wimcore.packages.expand import (
@@ -155,6 +156,7 @@ def describe_package(path: str | Path, *, spans: bool = False) -> Inspection:
     fmt = sniff(source)
     found = _Spans()
     with tempfile.TemporaryDirectory(prefix="wimcore-inspect-") as tmp:
+        ledger.note_ignore(tmp)  # scratch: expansions here are not changes
         scratch = Path(tmp)
         names = cab_root_names(source) if fmt == "cab" else wim_root_names(source)
         top = [n for n in names if "/" not in n]

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import enum
 import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wimcore import ledger
 from wimcore.errors import PathNotFoundError, WimcoreError
 from wimcore.packages.model import Identity, PackageKind, classify, parse_mum
 from wimcore.xmlsafe import local, parse_xml
@@ -385,7 +385,7 @@ def inventory(image: Image) -> Inventory:
     else:
         problems.append(f"no {PACKAGES_DIR.lstrip('/')} folder: installed packages unknown")
 
-    tmp = Path(tempfile.mkdtemp(prefix="wimcore-inventory-"))
+    tmp = Path(ledger.scratch_dir(prefix="wimcore-inventory-"))
     try:
         wanted = [p for p in (hive_path, sessions_path, unattend_path) if p] + mums
         _extract(image, wanted, tmp)

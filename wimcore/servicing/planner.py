@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wimcore import ledger
 from wimcore.packages.model import Package, PackageKind, Parent, cu_target
 from wimcore.servicing.image_inventory import ImageType, InstalledPackage, Inventory, inventory
 
@@ -157,6 +158,7 @@ def load_inputs(packages: Iterable[PackageInput]) -> list[tuple[Package, str | N
             paths.append(item)
     if paths:
         with tempfile.TemporaryDirectory(prefix="wimcore-plan-") as tmp:
+            ledger.note_ignore(tmp)  # scratch: expansions here are not changes
             intake = prepare_inputs(paths, tmp)
         by_key = {pkg.key: pkg for pkg in intake.packages}
         for record in intake.records:

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import re
 import shutil
-import tempfile
 import time
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wimcore import ledger
 from wimcore.errors import Cancelled
 from wimcore.progress import ProgressCallback, ProgressEvent, ProgressKind
 from wimcore.servicing.errors import (
@@ -222,7 +222,7 @@ def stage(wim: Wim, image: Image | int | str, plan: Plan, *, first_boot: bool = 
 
     # libwimlib reads added files when the WIM is written, not now: the generated files
     # live until this Wim object goes away (the package folders must stay until commit too).
-    tmp = Path(tempfile.mkdtemp(prefix="wimcore-stage-"))
+    tmp = Path(ledger.scratch_dir(prefix="wimcore-stage-"))
     weakref.finalize(wim, shutil.rmtree, tmp, ignore_errors=True)
     try:
         (tmp / "unattend.xml").write_bytes(new_unattend)

@@ -725,7 +725,7 @@ def vm_usable(options: BackendOptions | None = None) -> str | None:
         backend = VmBackend(opts)
         winpe = backend._winpe()
         assert winpe is not None
-        tmp = Path(tempfile.mkdtemp(prefix="wimcore-vm-check-"))
+        tmp = Path(ledger.scratch_dir(prefix="wimcore-vm-check-"))
         try:
             with wimcore.open(winpe.source.path) as wim:
                 image = wim.images[winpe.source.index]

@@ -12,10 +12,10 @@ so the volume file must stay until the commit.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from wimcore import ledger
 from wimcore.servicing.image_inventory import CURRENT_VERSION, SOFTWARE_HIVE, resolve_path
 from wimcore.servicing.vm.guestjob import SCRATCH_DIR
 
@@ -80,7 +80,7 @@ def hive_version(wim: Wim, index: int) -> tuple[int | None, int | None]:
     real = resolve_path(image, SOFTWARE_HIVE)
     if real is None:
         return None, None
-    tmp = Path(tempfile.mkdtemp(prefix="wimcore-capture-"))
+    tmp = Path(ledger.scratch_dir(prefix="wimcore-capture-"))
     try:
         image.extract([real], tmp, no_acls=True)
         with Hive.open(tmp / real.lstrip("/")) as hive:

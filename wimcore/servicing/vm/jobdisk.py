@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wimcore import ledger
 from wimcore.servicing.planner import PlanEntry, cu_target
 from wimcore.servicing.vm.disks import MIB, Disk, format_volume, present
 from wimcore.servicing.vm.errors import GuestFailedError, ResultsError
@@ -179,7 +179,7 @@ def read_answer(volume: Path, job: GuestJob) -> GuestAnswer:
     import wimcore
     from wimcore.errors import PathNotFoundError, WimcoreError
 
-    tmp = Path(tempfile.mkdtemp(prefix="wimcore-results-"))
+    tmp = Path(ledger.scratch_dir(prefix="wimcore-results-"))
     try:
         config = tmp / "capture.ini"
         config.write_text(_CAPTURE_RESULTS_ONLY)
