@@ -14,8 +14,7 @@ from tests.cli.conftest import ok, wimcore
 from tests.conftest import sha256
 
 SAFEOS = "Windows11.0-KB5044615-x64.cab"
-SSU = "Windows11.0-KB5047621-x64.msu"
-LCU = "Windows11.0-KB5044284-x64.msu"
+LCU = "Windows11.0-KB5044284-x64.msu"  # 24H2 shape: its SSU cabinet sits inside it
 SSU_KEY = "Package_for_ServicingStack_2032~31bf3856ad364e35~amd64~~26100.2032.1.2"
 LCU_KEY = "Package_for_RollupFix~31bf3856ad364e35~amd64~~26100.2033.1.6"
 
@@ -47,7 +46,6 @@ def test_get_packages_lists_staged_packages_as_staged(sample_master: Path,
     listing = ok(wimcore("dism", "/Get-Packages", f"/ImageFile:{wim}", "/Index:1")).stdout
     assert SSU_KEY.encode() not in listing and LCU_KEY.encode() not in listing
     ok(wimcore("dism", "/Add-Package", f"/ImageFile:{wim}", "/Index:1",
-               f"/PackagePath:{sample_master / 'updates' / SSU}",
                f"/PackagePath:{sample_master / 'updates' / LCU}"))
     text = ok(wimcore("dism", "/Get-Packages", f"/ImageFile:{wim}", "/Index:1")
               ).stdout.decode()

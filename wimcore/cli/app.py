@@ -71,7 +71,7 @@ DISM syntax:
 
 wimcore commands:
   set       change an image's name, description, flags, properties, boot index
-  package   expand, inspect, list, plan, stage and install Windows update packages
+  package   expand, inspect, list, plan, stage and install update packages; delta info/apply
   media     service an installation media folder (the monthly routine)
   sample    make wimcore's built-in sample media
   fleet     service many images on Dask, with a servicing catalog (status, history, cancel)

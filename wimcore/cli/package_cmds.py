@@ -16,7 +16,8 @@ from wimcore.progress import ProgressEvent
 
 package_group = click.Group("package", help="Expand, inspect, list, plan, stage and install "
                                             "Windows update packages (MSU, CAB, WIM "
-                                            "container, express).")
+                                            "container, express); read and apply MSDelta "
+                                            "deltas (delta).")
 
 
 def _fail(exc: BaseException) -> click.ClickException:
