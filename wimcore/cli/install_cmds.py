@@ -101,6 +101,10 @@ def install_cmd(ctx: click.Context, wim: str | None, image: str | None,
                                    continue_on_error=continue_on_error)
         else:
             assert wim is not None and image is not None
+            if netfx3 is not None:  # before any input is read or anything written
+                from wimcore.servicing.vm.backend import netfx3_cab
+
+                netfx3_cab(netfx3)
             options = BackendOptions(
                 cleanup=cleanup or reset_base, reset_base=reset_base, netfx3_source=netfx3,
                 winpe=winpe, media_root=media_root, memory_mib=memory_mib, cpus=cpus,

@@ -172,6 +172,8 @@ def volume_problem(volume: Path) -> str | None:
                           check=False, timeout=600)
     flags = next((ln.split(":", 1)[1].strip() for ln in proc.stdout.splitlines()
                   if ln.strip().startswith("Volume Flags:")), None)
+    if "scheduled for check" in proc.stderr:  # ntfsinfo refuses a dirty volume outright
+        return "the volume is marked dirty (scheduled for a check)"
     if proc.returncode != 0 or flags is None:
         return f"ntfsinfo could not read the volume's flags: {proc.stderr.strip()[:300]}"
     try:
