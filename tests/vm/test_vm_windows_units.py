@@ -19,8 +19,14 @@ from wimcore.hive import Hive
 from wimcore.packages.intake import prepare_inputs
 from wimcore.servicing import ServicingRunError, inventory, service_wim
 from wimcore.servicing import dism_codes as dc
-from wimcore.servicing.backend import BackendOptions, ImageJob, ImageOutcome, PackageOutcome
-from wimcore.servicing.backend import PackageResult, postcheck
+from wimcore.servicing.backend import (
+    BackendOptions,
+    ImageJob,
+    ImageOutcome,
+    PackageOutcome,
+    PackageResult,
+    postcheck,
+)
 from wimcore.servicing.planner import plan
 from wimcore.servicing.vm import errors as vmerr
 from wimcore.servicing.vm import qemu
