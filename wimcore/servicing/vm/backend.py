@@ -488,6 +488,9 @@ class VmBackend:
                                  "boot (the built-in sample media's are stand-ins): "
                                  + "; ".join(fakes))
         medium = write_boot_iso(winpe.source, files, folder / "boot.iso", folder)
+        if medium.scratch_space.startswith("not raised") and not prepare:
+            raise NotWinPEError(f"{winpe.source}: WinPE's scratch space {medium.scratch_space}: "
+                                "a WinPE that boots has a readable SYSTEM hive")
         shutil.rmtree(folder / "boot-files", ignore_errors=True)
         facts.update({"iso_bytes": medium.iso_bytes, "boot_wim_bytes": medium.boot_wim_bytes,
                       "boot_entries": list(medium.boot_entries),

@@ -18,6 +18,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from wimcore.hive_errors import HiveError
 from wimcore.servicing.image_inventory import resolve_path
 from wimcore.servicing.vm.bootfiles import BootFiles, stage
 from wimcore.servicing.vm.errors import BootFilesError
@@ -83,8 +84,14 @@ def build_boot_wim(source: WinPESource, dest: Path, scratch: Path) -> str:
         hive_path = resolve_path(image, SYSTEM_HIVE)
         scratch_note = "not raised: the WinPE has no SYSTEM hive"
         if hive_path is not None:
-            (scratch / "SYSTEM").write_bytes(raise_scratch_space(image.read_bytes(hive_path)))
-            scratch_note = f"WinPECacheThreshold = {SCRATCH_SPACE_MB} MB"
+            try:
+                edited = raise_scratch_space(image.read_bytes(hive_path))
+            except HiveError as exc:
+                hive_path = None
+                scratch_note = f"not raised: the WinPE's SYSTEM hive cannot be edited ({exc})"
+            else:
+                (scratch / "SYSTEM").write_bytes(edited)
+                scratch_note = f"WinPECacheThreshold = {SCRATCH_SPACE_MB} MB"
         with image.edit() as edit:
             for wanted, name in ((STARTNET, "startnet.cmd"), (WINPESHL, "winpeshl.ini"),
                                  (DISKPART_IN_WINPE.replace("\\", "/"), "wimcore-disks.txt")):
