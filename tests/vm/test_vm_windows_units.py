@@ -352,3 +352,11 @@ def test_volume_check_refuses_dirty_or_damaged_volumes(tmp_path: Path) -> None:
         fh.seek(3)
         fh.write(b"XXXXXXXX")  # no NTFS boot sector any more
     assert volume_problem(broken) is not None
+
+
+def test_the_documented_table_is_the_code_table() -> None:
+    """docs/guide/windows-guest.md shows exactly the table the job and the host follow."""
+    page = (Path(__file__).parents[2] / "docs" / "guide" / "windows-guest.md").read_text()
+    shown = [ln for ln in page.splitlines() if ln.startswith("| ") and "step kind" not in ln
+             and ln.split("|")[1].strip() in dc.TABLE]
+    assert shown == ["| " + " | ".join(row) + " |" for row in dc.table_rows()]

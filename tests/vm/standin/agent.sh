@@ -133,7 +133,7 @@ collect_logs() {  # the job's "collect" records: WinPE's logs back to the job di
         a_to=$a_R/$(echo "$a_dst" | tr '\\' '/')
         [ -e "$a_from" ] || continue
         mkdir -p "$a_to"
-        if [ -d "$a_from" ]; then cp -P "$a_from"/* "$a_to"/ 2>/dev/null; else cp "$a_from" "$a_to"/; fi
+        if [ -d "$a_from" ]; then cp -RP "$a_from"/. "$a_to"/ 2>/dev/null; else cp "$a_from" "$a_to"/; fi
     done
 }
 
