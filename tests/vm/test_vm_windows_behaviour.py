@@ -146,6 +146,19 @@ def test_failure_message_names_the_logs(standin_guest: StandinGuest, tmp_path: P
     assert file_digest(wim) == before
 
 
+def test_a_job_disk_never_seen_is_named(standin_guest: StandinGuest, tmp_path: Path) -> None:
+    wim = wf.make_wim(tmp_path / "install.wim", [wf.WinSpec()])
+    msu = wf.msu_file(tmp_path / "windows10.0-kb5034122-x64.msu", [wf.ssu(), wf.lcu()])
+    before = file_digest(wim)
+    with pytest.raises(ServicingRunError) as info:
+        service_wim(wim, [msu], work_dir=tmp_path / "w", backend=standin_backend(
+            standin_guest, timeout=GUEST_TIMEOUT, modes="nojobdisk"))
+    error = info.value.__cause__
+    assert isinstance(error, vmerr.GuestFailedError)
+    assert "did not find its job disk" in str(error) and "wimcore-job.txt" in str(error)
+    assert file_digest(wim) == before
+
+
 def test_stalled_guest_keeps_finished_targets_only(standin_guest: StandinGuest,
                                                    tmp_path: Path) -> None:
     """The guest stops making progress in the second target: the no-progress timeout

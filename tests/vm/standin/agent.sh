@@ -27,6 +27,7 @@
 #   stall@S     stop writing anything at step S (hang: the host's no-progress timeout)
 #   noop        exit code 0 for every step, nothing recorded (DISM's silent no-op)
 # and for the whole job:
+#   wimcore.standin=nojobdisk   never see the job disk (the launcher's error line)
 #   wimcore.standin=hostilelogs  also leave hostile files among WinPE's logs (odd names, a
 #                               symbolic link, one far over the host's size limit)
 #   wimcore.standin=hang        never finish (the host's timeout must kill the VM)
@@ -137,7 +138,14 @@ collect_logs() {  # the job's "collect" records: WinPE's logs back to the job di
     done
 }
 
-a_jobdev=$(standin_find_volume wimcore-job.txt) || { progress error no-job-disk; exit 1; }
+# The launcher waits for the job disk (several searches); "nojobdisk" never sees it.
+a_jobdev=""
+for a_try in 1 2 3; do
+    case $a_modes in *nojobdisk*) ;; *) a_jobdev=$(standin_find_volume wimcore-job.txt) && break ;; esac
+    progress note waiting for the job disk
+    sleep 1
+done
+[ -n "$a_jobdev" ] || { progress error no-job-disk wimcore-job.txt; exit 1; }
 a_J=/mnt/job
 standin_mount "$a_jobdev" "$a_J" rw || { progress error job-disk-mount; exit 1; }
 tr -d '\r' < "$a_J/wimcore-job.txt" > /run/job.txt

@@ -221,6 +221,10 @@ class VmBackend:
             run = self._boot(built, progress)
         except GuestTimeoutError as stop:
             return self._after_stop(jobs, built, folder, logs, stop, progress)
+        if any(e.what == "error" and "no-job-disk" in e.text for e in run.events):
+            raise GuestFailedError("the guest did not find its job disk (the disk whose root "
+                                   "holds wimcore-job.txt) after waiting for it; no image "
+                                   "was changed")
         answer = read_answer(built.job_disk.volume, built.plan.job, logs_to=logs)
         return self._finish(jobs, built.plan, answer, built.targets, folder, run, progress,
                             built.details, logs=logs)

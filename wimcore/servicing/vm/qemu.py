@@ -190,9 +190,10 @@ class AccelChoice:
     warning: str | None = None
 
 
-TCG_WARNING = ("KVM is not usable ({why}); running under TCG (software emulation): a "
-               "Windows PE guest will be very slow (hours per update); use a KVM host, e.g. "
-               "with --prepare-only")
+TCG_WARNING = ("KVM is not usable ({why}); running under TCG (software emulation, -cpu max "
+               "so that Windows 11 24H2 finds SSE4.2 and POPCNT): a Windows PE guest will be "
+               "very slow (hours per update; the no-progress timeout may need raising); use a "
+               "KVM host, e.g. with --prepare-only")
 
 
 def choose_accel(requested: str, qemu: str | None = None) -> AccelChoice:
