@@ -96,7 +96,8 @@ def test_corrupt_hive_is_a_field_not_a_crash(win_wim) -> None:
     assert inv.hive_status == "corrupt"
     assert any("unreadable" in p for p in inv.problems)
     assert inv.build == 19045 and inv.netfx3 == "unknown"
-    assert all(p.state is None and p.is_installed for p in inv.packages)
+    assert all(p.state is None and p.appears_installed and not p.is_installed
+               for p in inv.packages)
 
 
 def test_pending_netfx3_and_pending_xml(win_wim) -> None:

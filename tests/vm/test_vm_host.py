@@ -173,11 +173,12 @@ def tree_of(wim_path: Path, index: int) -> dict[str, str | None]:
 def test_job_file_round_trips_and_refuses_junk() -> None:
     job = _job()
     text = job_text(job)
-    assert text.splitlines()[0] == "wimcore-job 1" and "\r\n" in text
+    assert text.splitlines()[0] == "wimcore-job 2" and "\r\n" in text
     assert parse_job(text) == GuestJob(job.job_id, job.targets, tuple(
         Step(s.number, s.target, s.action, s.path, s.meta, s.key, s.kind, None, s.ubr)
         for s in job.steps))
-    for bad in ("", "wimcore-job 2\r\njob x\r\nend", text.replace("step 2 1", "step 2 9"),
+    for bad in ("", "wimcore-job 2\r\njob x\r\nend", text.replace("wimcore-job 2", "wimcore-job 1"),
+                text.replace("step 2 1", "step 2 9"),
                 text.replace("add-package", "format-disk")):
         with pytest.raises(vmerr.ResultsError):
             parse_job(bad)

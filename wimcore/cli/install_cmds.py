@@ -35,12 +35,16 @@ def _image_ref(value: str) -> Any:
               type=click.Path(file_okay=False, exists=True), default=None,
               help="Then enable NetFx3 from the media's sources/sxs folder and add the cumulative "
                    "update again (install images).")
-@click.option("--memory", "memory_mib", type=click.IntRange(256, 1024 * 1024), default=4096,
-              show_default=True, help="VM memory in MiB.")
-@click.option("--cpus", type=click.IntRange(1, 256), default=2, show_default=True,
-              help="VM processors.")
-@click.option("--timeout", type=click.FloatRange(1), default=6 * 3600.0, show_default=True,
-              help="Seconds before the VM is killed (nothing is changed then).")
+@click.option("--memory", "memory_mib", type=click.IntRange(256, 1024 * 1024), default=8192,
+              show_default=True, help="VM memory in MiB (lowered to what the host has).")
+@click.option("--cpus", type=click.IntRange(1, 256), default=4, show_default=True,
+              help="VM processors (lowered to what the host has).")
+@click.option("--timeout", type=click.FloatRange(1), default=None,
+              help="Seconds before the VM is stopped (default: 1 h + 4 h per image); images "
+                   "whose steps all finished and whose volume checks clean are kept.")
+@click.option("--stall-timeout", type=click.FloatRange(1), default=2 * 3600.0,
+              show_default=True, help="Seconds without a progress line from the guest "
+                                      "before the VM is stopped.")
 @click.option("--accel", type=click.Choice(["auto", "kvm", "tcg"]), default="auto",
               show_default=True, help="KVM when usable (auto), or force one.")
 @click.option("--prepare-only", metavar="DIR", type=click.Path(file_okay=False), default=None,
@@ -48,6 +52,9 @@ def _image_ref(value: str) -> Any:
 @click.option("--resume", metavar="DIR", type=click.Path(file_okay=False, exists=True),
               default=None, help="Finish a bundle that was run elsewhere: capture back, "
                                  "post-check, commit (no other arguments).")
+@click.option("--wim", "resume_wim", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="With --resume: the WIM the bundle was prepared from, when it moved (it "
+                   "is matched by size, mtime and a hash of its header and XML).")
 @click.option("--keep-work", is_flag=True, help="Keep the volume files and logs afterwards.")
 @click.option("--continue-on-error", is_flag=True,
               help="Record a failed image and go on (default: stop, WIM unchanged).")
@@ -62,8 +69,9 @@ def _image_ref(value: str) -> Any:
 def install_cmd(ctx: click.Context, wim: str | None, image: str | None,
                 packages: Sequence[str], winpe: str | None, media_root: str | None,
                 cleanup: bool, reset_base: bool, netfx3: str | None, memory_mib: int,
-                cpus: int, timeout: float, accel: str, prepare_only: str | None,
-                resume: str | None, keep_work: bool, continue_on_error: bool,
+                cpus: int, timeout: float | None, stall_timeout: float, accel: str,
+                prepare_only: str | None, resume: str | None, resume_wim: str | None,
+                keep_work: bool, continue_on_error: bool,
                 allow_incomplete: bool, report_path: str | None, log_path: str | None,
                 as_json: bool) -> None:
     """Install PACKAGES into IMAGE of WIM with the image's own servicing stack.
@@ -77,7 +85,10 @@ def install_cmd(ctx: click.Context, wim: str | None, image: str | None,
 
     if resume is not None:
         if wim or image or packages:
-            raise click.UsageError("--resume DIR takes no WIM, IMAGE or PACKAGE")
+            raise click.UsageError("--resume DIR takes no WIM, IMAGE or PACKAGE (give a moved "
+                                   "WIM with --wim PATH)")
+    elif resume_wim is not None:
+        raise click.UsageError("--wim PATH goes with --resume DIR")
     elif not (wim and image and packages):
         raise click.UsageError("WIM, IMAGE and at least one PACKAGE are required "
                                "(or --resume DIR)")
@@ -86,14 +97,20 @@ def install_cmd(ctx: click.Context, wim: str | None, image: str | None,
         if resume is not None:
             from wimcore.servicing.vm.bundle import resume_bundle
 
-            report = resume_bundle(resume, progress=cb, report_path=report_path,
-                                   log_path=log_path, continue_on_error=continue_on_error)
+            report = resume_bundle(resume, wim_path=resume_wim, progress=cb,
+                                   report_path=report_path, log_path=log_path,
+                                   continue_on_error=continue_on_error)
         else:
             assert wim is not None and image is not None
+            if netfx3 is not None:  # before any input is read or anything written
+                from wimcore.servicing.vm.backend import netfx3_cab
+
+                netfx3_cab(netfx3)
             options = BackendOptions(
                 cleanup=cleanup or reset_base, reset_base=reset_base, netfx3_source=netfx3,
                 winpe=winpe, media_root=media_root, memory_mib=memory_mib, cpus=cpus,
-                timeout=timeout, accel=accel, prepare_only=prepare_only, keep_work=keep_work)
+                timeout=timeout, stall_timeout=stall_timeout, accel=accel,
+                prepare_only=prepare_only, keep_work=keep_work)
             report = service_wim(wim, list(packages), images=_image_ref(image),
                                  backend="vm", options=options,
                                  continue_on_error=continue_on_error,

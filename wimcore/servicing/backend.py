@@ -29,7 +29,7 @@ from wimcore.servicing.errors import (
     NotWindowsImageError,
     ServicingError,
 )
-from wimcore.servicing.image_inventory import ImageType, Inventory, inventory
+from wimcore.servicing.image_inventory import ImageType, InstalledPackage, Inventory, inventory
 from wimcore.servicing.planner import Plan, PlanEntry
 
 if TYPE_CHECKING:
@@ -143,12 +143,14 @@ class BackendOptions:
     netfx3_source: str | None = None  # vm: enable NetFx3 from this sources\sxs, LCU again
     winpe: str | None = None  # vm: PATH[:INDEX] of the WinPE that runs DISM
     media_root: str | None = None  # vm: the media folder with the boot files
-    memory_mib: int = 4096
-    cpus: int = 2
-    timeout: float = 6 * 3600.0
+    memory_mib: int = 8192  # vm: bounded by the host's memory
+    cpus: int = 4  # vm: bounded by the host's processors
+    timeout: float | None = None  # vm: total seconds; None: 1 h + 4 h per target image
+    stall_timeout: float = 2 * 3600.0  # vm: seconds without a guest progress line
     accel: str = "auto"  # auto | kvm | tcg
     prepare_only: str | None = None  # vm: write the VM bundle here and stop
     resume: str | None = None  # vm: finish a prepared bundle that was run elsewhere
+    resume_wim: str | None = None  # vm: the bundle's WIM, found by its fingerprint
     keep_work: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -241,19 +243,66 @@ class StagedBackend:
 
 # -- the post-check ----------------------------------------------------------------------------
 
+def covering_package(inv: Inventory, entry: PlanEntry) -> InstalledPackage | None:
+    """An installed package (per its CBS key) of ``entry``'s line that is equal or newer.
+
+    For a cumulative update: a cumulative update of the same build whose revision reached
+    or passed ``entry``'s (a RollupFix removed by cleanup is covered by the newer one that
+    superseded it). For anything else: the same identity name and architecture, version
+    equal or higher. None when the image's records show no such package.
+    """
+    if entry.package is None:
+        return None
+    ident = entry.package.identity
+    installed = [p for p in inv.packages if p.is_installed]
+    if entry.kind == "cumulative-update":
+        target = cu_target(ident, entry.package.custom_information)
+        if target is None:
+            return None
+        best: tuple[int, InstalledPackage] | None = None
+        for p in installed:
+            if p.kind.value != "cumulative-update" or p.arch.lower() != ident.arch.lower():
+                continue
+            have = cu_target(p.identity)
+            if have and have[0] == target[0] and have[1] >= target[1] and \
+                    (best is None or have[1] > best[0]):
+                best = (have[1], p)
+        return best[1] if best else None
+    mine = _version_tuple(ident.version)
+    same = [p for p in installed if p.name.lower() == ident.name.lower()
+            and p.arch.lower() == ident.arch.lower() and _version_tuple(p.version) >= mine]
+    return max(same, key=lambda p: _version_tuple(p.version), default=None)
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(p) if p.isdigit() else 0 for p in version.split("."))
+
+
 def _installed_verdict(inv: Inventory, entry: PlanEntry) -> tuple[bool, str]:
-    """Whether the image's own records show ``entry`` installed, and what they show."""
+    """Whether the image's own records show ``entry`` installed, and what they show.
+
+    A CBS key is required: a ``.mum`` alone is not an installation. A cumulative update
+    with no CBS key (component cleanup removes superseded ones) counts as installed when
+    an installed cumulative update of the same line reached or passed its revision.
+    """
     mine = inv.package(entry.key)
-    if mine is None:
-        return False, "no CBS record and no .mum of this package in the image"
-    if mine.state == "superseded":
+    if mine is None or mine.state is None:
+        cover = covering_package(inv, entry) if entry.kind == "cumulative-update" else None
+        if cover is None:
+            if mine is None:
+                return False, "no CBS record and no .mum of this package in the image"
+            return False, ("a .mum but no CBS record of this package (a .mum alone is not "
+                           "an installation)")
+        shown = (f"no CBS record of its own (removed by component cleanup as superseded); "
+                 f"covered by the installed {cover.kb or cover.key} ({cover.version})")
+    elif mine.state == "superseded":
         newer = [p for p in inv.packages if p.is_installed and p.name.lower() ==
                  mine.name.lower() and p.key.lower() != mine.key.lower()]
         if not newer and entry.kind != "cumulative-update":
             return False, "CBS records it superseded, but no newer installed package"
         shown = "CBS state superseded (by a newer installed package)"
-    elif mine.state is None or not mine.is_installed:
-        return False, f"CBS state {mine.state or 'none'} (needs installed, 0x70)"
+    elif not mine.is_installed:
+        return False, f"CBS state {mine.state} (needs installed, 0x70)"
     else:
         shown = f"CBS state {mine.state}"
     if entry.kind == "cumulative-update" and entry.package is not None:

@@ -83,8 +83,15 @@ class InstalledPackage:
 
     @property
     def is_installed(self) -> bool:
-        """Installed or permanent per CBS; a ``.mum`` without any CBS state counts too."""
-        return self.state in INSTALLED_STATES or (self.state is None and self.has_mum)
+        """Installed or permanent per its CBS key: a ``.mum`` alone is not an installation
+        (DISM writes the ``.mum`` before CBS records the package installed)."""
+        return self.state in INSTALLED_STATES
+
+    @property
+    def appears_installed(self) -> bool:
+        """For planning only: installed per CBS, or a ``.mum`` with no CBS state at all (a
+        hive that could not be read leaves servicing/Packages as the only evidence)."""
+        return self.is_installed or (self.state is None and self.has_mum)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""

@@ -287,7 +287,7 @@ def _static(w: _Work, inv: Inventory, staged_keys: set[str], safe_os: bool) -> N
     if mine is not None and mine.state == "superseded":
         w.state, w.reason = PlanState.SUPERSEDED, "the image's CBS records it superseded"
         return
-    if mine is not None and mine.is_installed:
+    if mine is not None and mine.appears_installed:
         w.state = PlanState.INSTALLED
         w.reason = f"already installed (CBS state {mine.state})" if mine.state else \
             "already installed (its .mum is in servicing/Packages)"
@@ -306,7 +306,7 @@ def _static(w: _Work, inv: Inventory, staged_keys: set[str], safe_os: bool) -> N
 
 def _newer_installed(pkg: Package, inv: Inventory) -> tuple[str, str] | None:
     """An installed package of the same line that is newer: (its key, the reason)."""
-    installed = [p for p in inv.packages if p.is_installed]
+    installed = [p for p in inv.packages if p.appears_installed]
     if pkg.kind is PackageKind.CUMULATIVE_UPDATE:
         target = cu_target(pkg.identity, pkg.custom_information)
         if target is None:
@@ -335,7 +335,7 @@ def _newer_installed(pkg: Package, inv: Inventory) -> tuple[str, str] | None:
 def _installed_versions(inv: Inventory) -> dict[str, tuple[tuple[int, ...], str | None]]:
     out: dict[str, tuple[tuple[int, ...], str | None]] = {}
     for p in inv.packages:
-        if p.is_installed:
+        if p.appears_installed:
             v = _vt(p.version)
             if p.name.lower() not in out or v > out[p.name.lower()][0]:
                 out[p.name.lower()] = (v, None)
@@ -452,7 +452,7 @@ def _warnings(entries: Sequence[PlanEntry], inv: Inventory) -> list[str]:
     ssus = [e for e in live if e.kind == PackageKind.SERVICING_STACK.value]
     if cus and not ssus:
         have = [p for p in inv.packages if p.kind is PackageKind.SERVICING_STACK
-                and p.is_installed]
+                and p.appears_installed]
         installed = max((p.version for p in have), key=_vt, default=None)
         out.append(f"cumulative update {cus[-1].kb or cus[-1].key} is planned without a "
                    f"servicing stack update (image SSU: {installed or 'none found'}); if it "

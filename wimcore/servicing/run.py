@@ -321,6 +321,12 @@ def service_wim(wim_path: str | os.PathLike[str], packages: Sequence[PackagePath
                              backend=engine.name,
                              backend_note=getattr(engine, "note", "") or None)
     run = _Run(report, log, progress, continue_on_error)
+    keep_logs = getattr(engine, "keep_guest_logs", None)
+    if callable(keep_logs):  # a backend with a guest (vm): its logs go beside the report
+        if report_path is not None:
+            keep_logs(Path(f"{report_path}.guest-logs"))
+        elif log.path is not None:
+            keep_logs(Path(f"{log.path}.guest-logs") / run_id)
     own_work = work_dir is None
     work = Path(tempfile.mkdtemp(prefix="wimcore-service-")) if own_work else Path(work_dir or "")
     ledger.note_ignore(work)  # expanded packages and the backend's scratch files

@@ -9,6 +9,12 @@ captured back into its WIM at the same index (in memory: the runner commits once
 WIM, after :func:`~wimcore.servicing.backend.postcheck` has judged the image's own
 records). ``prepare_only`` writes the whole bundle and stops; ``resume`` finishes a
 bundle that was booted elsewhere.
+
+DISM's exit codes are judged by :mod:`wimcore.servicing.dism_codes`; a ``not applicable``
+step counts only when the image's records show an equal or newer package of the line
+installed. When the VM is stopped (total or no-progress timeout), a target whose steps
+had all finished is kept if its volume checks clean; the others are discarded. WinPE's
+CBS and DISM logs come back on the job disk and are kept beside the report.
 """
 
 from __future__ import annotations
@@ -32,8 +38,10 @@ from wimcore.servicing.backend import (
     ImageOutcome,
     PackageOutcome,
     PackageResult,
+    covering_package,
     postcheck,
 )
+from wimcore.servicing.dism_codes import MEANING, CodeClass
 from wimcore.servicing.image_inventory import ImageType, Inventory
 from wimcore.servicing.planner import PlanEntry
 from wimcore.servicing.vm import qemu
@@ -43,6 +51,7 @@ from wimcore.servicing.vm.bundle import (
     bundle_readme,
     check_unchanged,
     read_bundle,
+    wim_fingerprint,
 )
 from wimcore.servicing.vm.capture import (
     capture_config_text,
@@ -50,12 +59,21 @@ from wimcore.servicing.vm.capture import (
     template_for,
     volume_inventory,
 )
-from wimcore.servicing.vm.disks import MIB, Disk, format_volume, present, round_volume_size
+from wimcore.servicing.vm.disks import (
+    MIB,
+    Disk,
+    format_volume,
+    present,
+    round_volume_size,
+    volume_problem,
+)
 from wimcore.servicing.vm.errors import (
     BootFilesError,
     BundleError,
     DismStepError,
     GuestFailedError,
+    GuestTimeoutError,
+    NetFx3SourceError,
     NotEnoughSpaceError,
     NotWinPEError,
     TooManyTargetsError,
@@ -98,6 +116,32 @@ NAME = "vm"
 SCRATCH_FACTOR = 3
 VOLUME_SLACK = 2 * 1024 * MIB
 SPACE_MARGIN = 64 * MIB
+#: The total timeout when none is given: one hour, and four per target image.
+TIMEOUT_BASE = 3600.0
+TIMEOUT_PER_TARGET = 4 * 3600.0
+#: The NetFX3 feature-on-demand package (the media's sources\sxs holds it).
+NETFX3_CAB_PREFIX = "microsoft-windows-netfx3-ondemand-package~"
+
+
+def netfx3_cab(folder: str | os.PathLike[str]) -> Path:
+    """The NetFX3 feature-on-demand CAB in ``folder`` (``--enable-netfx3``), sniffed as a
+    cabinet; NetFx3SourceError before anything is written when there is none."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise NetFx3SourceError(f"{root}: the NetFX3 source (the media's sources\\sxs "
+                                "folder) does not exist")
+    found = sorted(p for p in root.iterdir() if p.is_file()
+                   and p.name.lower().startswith(NETFX3_CAB_PREFIX)
+                   and p.name.lower().endswith(".cab"))
+    if not found:
+        raise NetFx3SourceError(
+            f"{root} holds no {NETFX3_CAB_PREFIX}*.cab: give the media's sources\\sxs "
+            "folder (DISM would fail hours later with 0x800F081F, source not found)")
+    cab = found[-1]
+    with open(cab, "rb") as fh:
+        if fh.read(4) != b"MSCF":
+            raise NetFx3SourceError(f"{cab}: not a cabinet file (no MSCF signature)")
+    return cab
 
 
 @dataclass
@@ -137,6 +181,13 @@ class VmBackend:
         self.guest = guest
         self.note = note
         self._folders: list[Path] = []  # volume files the commit reads; dropped by release()
+        #: Where WinPE's logs are kept (the runner sets it beside the report); None: in
+        #: the work folder (kept only with ``keep_work``).
+        self.logs_dir: Path | None = None
+
+    def keep_guest_logs(self, folder: Path) -> None:
+        """Keep WinPE's CBS/DISM logs of the next runs in ``folder`` (beside the report)."""
+        self.logs_dir = folder
 
     # -- the protocol ------------------------------------------------------------------------
     def refusal(self, inv: Inventory) -> str | None:
@@ -155,6 +206,8 @@ class VmBackend:
             return []
         if self.options.resume:
             return self._resume(jobs, Path(self.options.resume), progress)
+        if self.options.netfx3_source:
+            netfx3_cab(self.options.netfx3_source)  # before anything is written
         if self.options.prepare_only:
             return self._prepare(jobs, Path(self.options.prepare_only), progress)
         # The runner removes ``work``; a kept folder lives beside the system's temp files.
@@ -164,10 +217,67 @@ class VmBackend:
         _notify(progress, f"vm: work folder {folder}"
                 + (" (kept afterwards)" if self.options.keep_work else ""))
         built = self._build(jobs, folder, progress, prepare=False)
-        run = self._boot(built, progress)
-        answer = read_answer(built.job_disk.volume, built.plan.job)
+        logs = self._logs_folder(folder)
+        try:
+            run = self._boot(built, progress)
+        except GuestTimeoutError as stop:
+            return self._after_stop(jobs, built, folder, logs, stop, progress)
+        if any(e.what == "error" and "no-job-disk" in e.text for e in run.events):
+            raise GuestFailedError("the guest did not find its job disk (the disk whose root "
+                                   "holds wimcore-job.txt) after waiting for it; no image "
+                                   "was changed")
+        answer = read_answer(built.job_disk.volume, built.plan.job, logs_to=logs)
         return self._finish(jobs, built.plan, answer, built.targets, folder, run, progress,
-                            built.details)
+                            built.details, logs=logs)
+
+    def _logs_folder(self, folder: Path) -> Path:
+        """A fresh folder for WinPE's logs of this boot (beside the report when known)."""
+        if self.logs_dir is None:
+            return folder / "guest-logs"
+        base = self.logs_dir
+        out, n = base, 1
+        while out.exists():
+            n += 1
+            out = base.with_name(f"{base.name}-{n}")
+        return out
+
+    def _after_stop(self, jobs: Sequence[ImageJob], built: VmBackend._Built, folder: Path,
+                    logs: Path, stop: GuestTimeoutError,
+                    progress: ProgressCallback | None) -> list[ImageOutcome]:
+        """The VM was stopped: keep each target whose steps had all finished and whose
+        volume checks clean; discard the others (the report says which). Nothing kept:
+        the stop's own error."""
+        try:
+            answer = read_answer(built.job_disk.volume, built.plan.job, logs_to=logs)
+        except VmError:
+            raise stop from None
+        results = answer.results
+        kept: dict[int, str] = {}
+        discarded: dict[int, str] = {}
+        for n, disk in enumerate(built.targets, start=1):
+            steps = built.plan.job.steps_of(n)
+            if n in results.missing_targets or any(s.number not in results.steps
+                                                   for s in steps):
+                discarded[n] = "its steps had not all finished"
+                continue
+            problem = volume_problem(disk.volume)
+            if problem is None:
+                kept[n] = "its steps had all finished and its volume checks clean"
+            else:
+                discarded[n] = ("its steps had finished, but its volume does not check "
+                                f"clean ({problem})")
+        if not kept:
+            raise type(stop)(f"{stop}; no image was kept: " + "; ".join(
+                f"{jobs[n - 1].label}: {why}" for n, why in discarded.items())) from None
+        _notify(progress, f"vm: stopped ({stop}); kept "
+                + ", ".join(jobs[n - 1].label for n in kept))
+        details = dict(built.details, stopped={
+            "reason": str(stop),
+            "kept": [{"target": n, "label": jobs[n - 1].label, "why": w} for n, w in kept.items()],
+            "discarded": [{"target": n, "label": jobs[n - 1].label, "why": w}
+                          for n, w in discarded.items()]})
+        return self._finish(jobs, built.plan, answer, built.targets, folder, None, progress,
+                            details, logs=logs, stopped=(stop, kept, discarded))
 
     def release(self) -> None:
         """Remove the volume files and logs of the last runs, unless ``keep_work``.
@@ -231,9 +341,9 @@ class VmBackend:
                 add(Action.CLEANUP_RESETBASE if reset_base else Action.CLEANUP)
             if netfx3 and ij.inventory.image_type.is_install:
                 add(Action.ENABLE_NETFX3, path="sxs")
-                for entry in ij.entries:
-                    if entry.kind == "cumulative-update":
-                        add(Action.ADD_PACKAGE, entry)
+                newest = _newest_cumulative(ij.entries)
+                if newest is not None:  # its folder holds the checkpoints it needs
+                    add(Action.ADD_PACKAGE, newest)
         return _Plan(GuestJob(job_id, tuple(targets), tuple(steps)), entry_of)
 
     def _payloads(self, jobs: Sequence[ImageJob], plan: _Plan) -> list[tuple[Path, str]]:
@@ -257,12 +367,9 @@ class VmBackend:
                 steps[i] = Step(step.number, step.target, step.action, payload.path,
                                 payload.meta, step.key, step.kind, step.kb, step.ubr)
             elif step.action is Action.ENABLE_NETFX3:
-                sxs = Path(self.options.netfx3_source or "")
-                if not sxs.is_dir():
-                    raise VmError(f"{sxs}: the NetFX3 source (the media's sources\\sxs "
-                                  "folder) does not exist")
-                if not any(target == "/sxs" for _, target in items):
-                    items.append((sxs, "/sxs"))
+                cab = netfx3_cab(self.options.netfx3_source or "")
+                if not any(target.startswith("/sxs/") for _, target in items):
+                    items.append((cab, f"/sxs/{cab.name}"))
         plan.job = GuestJob(plan.job.job_id, plan.job.targets, tuple(steps))
         return items
 
@@ -350,10 +457,15 @@ class VmBackend:
         accel = (qemu.AccelChoice("tcg" if opts.accel == "tcg" else "kvm") if prepare
                  else qemu.choose_accel(opts.accel, exe))
         serial = folder / "serial.log"
+        memory, cpus, bounded = ((opts.memory_mib, opts.cpus, None) if prepare
+                                 else qemu.bounded_size(opts.memory_mib, opts.cpus))
         command = qemu.command(boot, [job_disk, *disks], serial=serial,
-                               memory_mib=opts.memory_mib, cpus=opts.cpus, accel=accel.accel,
-                               qemu=exe)
+                               memory_mib=memory, cpus=cpus, accel=accel.accel, qemu=exe)
         details.update({"accel": accel.accel, "accel_warning": accel.warning,
+                        "memory_mib": memory, "cpus": cpus, "size_note": bounded,
+                        "cpu": qemu.cpu_option(accel.accel),
+                        "timeout_seconds": self._timeout(len(jobs)),
+                        "stall_timeout_seconds": opts.stall_timeout,
                         "targets": [{"number": n, "label": ij.label, "index": ij.index,
                                      "volume_bytes": d.volume.stat().st_size}
                                     for n, (ij, d) in enumerate(zip(jobs, disks, strict=True),
@@ -381,9 +493,14 @@ class VmBackend:
                                  "boot (the built-in sample media's are stand-ins): "
                                  + "; ".join(fakes))
         medium = write_boot_iso(winpe.source, files, folder / "boot.iso", folder)
+        if medium.scratch_space.startswith("not raised") and not prepare:
+            raise NotWinPEError(f"{winpe.source}: WinPE's scratch space {medium.scratch_space}: "
+                                "a WinPE that boots has a readable SYSTEM hive")
         shutil.rmtree(folder / "boot-files", ignore_errors=True)
         facts.update({"iso_bytes": medium.iso_bytes, "boot_wim_bytes": medium.boot_wim_bytes,
-                      "boot_entries": list(medium.boot_entries)})
+                      "boot_entries": list(medium.boot_entries),
+                      "winpe_scratch_space": medium.scratch_space,
+                      "boot_wim_compression": "LZX (non-solid)"})
         return qemu.IsoBoot(medium.iso), facts
 
     def _media_root(self, source: WinPESource) -> Path | None:
@@ -394,6 +511,12 @@ class VmBackend:
         if parent.name.lower() == "sources" and (parent.parent / "boot").is_dir():
             return parent.parent
         return None
+
+    def _timeout(self, targets: int) -> float:
+        """The total timeout: given, else one hour and four per target image."""
+        if self.options.timeout is not None:
+            return float(self.options.timeout)
+        return TIMEOUT_BASE + TIMEOUT_PER_TARGET * max(1, targets)
 
     # -- running it ----------------------------------------------------------------------------
     def _boot(self, built: VmBackend._Built, progress: ProgressCallback | None) -> qemu.RunResult:
@@ -415,35 +538,46 @@ class VmBackend:
             return progress(ProgressEvent(ProgressKind.STEP, done_items=event.step or 0,
                                           total_items=total, message=f"vm guest: {what}"))
 
-        _notify(progress, f"vm: booting ({built.accel.accel}, timeout "
-                          f"{self.options.timeout:.0f} s)")
-        return qemu.run(built.command, serial=built.serial, timeout=self.options.timeout,
-                        log_dir=built.serial.parent, on_event=on_event)
+        timeout = self._timeout(len(built.targets))
+        if built.details.get("size_note"):
+            _notify(progress, f"vm: {built.details['size_note']}")
+        _notify(progress, f"vm: booting ({built.accel.accel}, timeout {timeout:.0f} s, "
+                          f"{self.options.stall_timeout:.0f} s without progress)")
+        return qemu.run(built.command, serial=built.serial, timeout=timeout,
+                        log_dir=built.serial.parent, on_event=on_event,
+                        stall=self.options.stall_timeout)
 
     # -- the answer ----------------------------------------------------------------------------
     def _finish(self, jobs: Sequence[ImageJob], plan: _Plan, answer: GuestAnswer,
                 targets: Sequence[Disk], folder: Path, run: qemu.RunResult | None,
                 progress: ProgressCallback | None,
-                details: dict[str, Any]) -> list[ImageOutcome]:
-        """Capture back each target whose steps all succeeded; an outcome per job."""
+                details: dict[str, Any], *, logs: Path | None = None,
+                stopped: tuple[GuestTimeoutError, dict[int, str], dict[int, str]] | None = None
+                ) -> list[ImageOutcome]:
+        """Capture back each target whose steps all went on (per the code table) and whose
+        not-applicable steps the image's records bear out; an outcome per job."""
         results = answer.results
-        if not results.complete:
+        if not results.complete and stopped is None:
             raise GuestFailedError("the guest stopped before finishing the job (its results "
                                    "have no 'end' record); no image was changed")
         config = folder / "capture.ini"
         if not config.is_file():
             config.write_text(capture_config_text())
+        guest_logs = {"folder": str(logs) if logs is not None and answer.logs else None,
+                      "files": answer.logs, "skipped": answer.logs_skipped}
         outcomes: list[ImageOutcome] = []
         captures: list[tuple[ImageJob, Path, ImageOutcome]] = []
         for n, (ij, disk) in enumerate(zip(jobs, targets, strict=True), start=1):
             steps = plan.job.steps_of(n)
             outcome = ImageOutcome(ij.label, ij.index, ij.plan.image_name, NAME,
                                    details=dict(details, boot_seconds=run.seconds if run
-                                                else None, target=n))
+                                                else None, target=n, guest_logs=guest_logs))
             outcome.details["dism"] = [
                 {"step": s.number, "title": s.title,
                  "exit_code": results.steps[s.number].exit_code if s.number in results.steps
                  else None,
+                 "meaning": results.steps[s.number].code_class.value
+                 if s.number in results.steps else None,
                  "seconds": results.steps[s.number].seconds if s.number in results.steps
                  else None} for s in steps]
             if n in answer.package_lists:
@@ -451,18 +585,36 @@ class VmBackend:
             failed = next((s for s in steps if s.number in results.steps
                            and not results.steps[s.number].ok), None)
             unrun = [s for s in steps if s.number not in results.steps]
-            if n in results.missing_targets:
-                reason = ("the guest did not find this image's volume (its marker); nothing "
-                          "ran on it")
+            if stopped is not None and n not in stopped[1]:
+                why = stopped[2].get(n, "its steps had not all finished")
+                reason = (f"discarded: the VM was stopped ({stopped[0]}) and {why}; the "
+                          "image was left unchanged")
                 self._all(outcome, ij, PackageResult.FAILED, reason)
                 outcome.reason = reason
+                outcome.error = type(stopped[0])(f"{ij.label}: {reason}")
+            elif n in results.missing_targets:
+                marker = plan.job.targets[n - 1].marker(plan.job.job_id)
+                reason = (f"the guest did not find this image's volume (marker "
+                          f"\\{SCRATCH_DIR}\\{marker}) after waiting for it; nothing ran "
+                          "on it")
+                self._all(outcome, ij, PackageResult.FAILED, reason)
+                outcome.reason = reason
+                outcome.error = GuestFailedError(f"{ij.label}: {reason}")
             elif failed is not None or unrun:
-                self._failed(outcome, ij, plan, answer, failed, unrun)
+                self._failed(outcome, ij, plan, answer, failed, unrun, logs=guest_logs)
             else:
-                self._installed(outcome, ij, plan, answer)
                 # The shared judge reads the volume first: an image in which nothing is
                 # installed (DISM's silent no-op) is not captured back at all.
                 judged = volume_inventory(disk.volume, config)
+                unborne = self._not_applicable(outcome, plan, answer, n, judged)
+                if unborne is not None:
+                    self._failed(outcome, ij, plan, answer, unborne, [], logs=guest_logs,
+                                 judged=True)
+                    outcomes.append(outcome)
+                    continue
+                self._installed(outcome, ij, plan, answer)
+                if stopped is not None:
+                    outcome.reason += f" (kept after the VM was stopped: {stopped[1][n]})"
 
                 def read_judged(_wim: object, _index: int, inv: Inventory = judged) -> Inventory:
                     return inv
@@ -476,6 +628,36 @@ class VmBackend:
             outcomes.append(outcome)
         self._capture(captures, config, progress)
         return outcomes
+
+    def _not_applicable(self, outcome: ImageOutcome, plan: _Plan, answer: GuestAnswer,
+                        target: int, judged: Inventory) -> Step | None:
+        """Judge the target's not-applicable and pending steps against the code table;
+        the first not-applicable step the image's records do not bear out, else None."""
+        notes: list[str] = []
+        for step in plan.job.steps_of(target):
+            got = answer.results.steps[step.number]
+            if got.code_class is CodeClass.PENDING:
+                notes.append(f"step {step.number} ({step.title}) returned "
+                             f"{exit_code_text(got.exit_code)}: {MEANING[CodeClass.PENDING]} "
+                             "(the component store was not cleaned up)")
+            elif got.code_class is CodeClass.NOT_APPLICABLE:
+                entry = plan.entry_of.get(step.number)
+                cover = covering_package(judged, entry) if entry is not None else None
+                if cover is None:
+                    return step
+                notes.append(f"step {step.number} ({step.title}) returned "
+                             f"{exit_code_text(got.exit_code)} (not applicable): the image has "
+                             f"{cover.kb or cover.key} {cover.version} installed")
+        if notes:
+            outcome.details["dism_notes"] = notes
+        return None
+
+    def _logs_line(self, logs: dict[str, Any] | None) -> str:
+        if not logs or not logs.get("folder"):
+            return "\n(WinPE's CBS/DISM logs did not come back)"
+        names = [f for f in logs["files"] if f.lower().startswith(("cbs/", "dism/"))]
+        return (f"\nWinPE's logs are kept in {logs['folder']}"
+                + (f" ({', '.join(names[:4])})" if names else ""))
 
     def _capture(self, captures: Sequence[tuple[ImageJob, Path, ImageOutcome]], config: Path,
                  progress: ProgressCallback | None) -> None:
@@ -506,32 +688,45 @@ class VmBackend:
 
     def _installed(self, outcome: ImageOutcome, ij: ImageJob, plan: _Plan,
                    answer: GuestAnswer) -> None:
-        """Every step succeeded: each package is claimed installed (the post-check judges)."""
+        """Every step went on: each package is claimed installed (the post-check judges)."""
         n = outcome.details["target"]
         for e in ij.entries:
             mine = [answer.results.steps[s.number] for s in self._steps_for(plan, n, e.key)]
             codes = ", ".join(exit_code_text(r.exit_code) for r in mine)
             seconds = sum(r.seconds or 0.0 for r in mine)
+            na = any(r.code_class is CodeClass.NOT_APPLICABLE for r in mine)
             outcome.packages.append(PackageOutcome(
                 e.key, e.kb, e.kind, PackageResult.INSTALLED,
-                f"DISM /Add-Package succeeded (exit code {codes}) in the image's own "
-                "servicing stack; judged by the post-check", NAME,
+                f"DISM /Add-Package succeeded (exit code {codes}"
+                + ("; 0x800F081E: not applicable, an equal or newer package of its line is "
+                   "installed" if na else "")
+                + ") in the image's own servicing stack; judged by the post-check", NAME,
                 exit_code=mine[-1].exit_code if mine else None, seconds=seconds))
-        outcome.reason = "every DISM step succeeded; captured back"
+        outcome.reason = "every DISM step went on (see the code table); captured back"
+        notes = outcome.details.get("dism_notes")
+        if notes:
+            outcome.reason += "; " + "; ".join(notes)
 
     def _failed(self, outcome: ImageOutcome, ij: ImageJob, plan: _Plan, answer: GuestAnswer,
-                failed: Step | None, unrun: list[Step]) -> None:
-        """A step failed (or did not run): the image stays as it was; say why per package."""
+                failed: Step | None, unrun: list[Step], *, logs: dict[str, Any] | None = None,
+                judged: bool = False) -> None:
+        """A step failed (or did not run): the image stays as it was; say why per package.
+
+        ``judged``: ``failed`` returned "not applicable" but the image's records show no
+        equal or newer package of its line installed.
+        """
         n = outcome.details["target"]
         results = answer.results.steps
         if failed is not None:
             code = results[failed.number].exit_code
             tail = answer.log_tails.get(failed.number, "")
-            last = next((ln.strip() for ln in reversed(tail.splitlines()) if ln.strip()), "")
+            meaning = ("not applicable, but the image shows no equal or newer package of its "
+                       "line installed" if judged else MEANING[CodeClass.FAILURE])
             head = (f"DISM failed at step {failed.number} ({failed.title}) of {ij.label} with "
-                    f"exit code {exit_code_text(code)}; the image was left unchanged")
+                    f"exit code {exit_code_text(code)} ({meaning}); the image was left "
+                    "unchanged")
             message = head + (f"\ndism.log ends with:\n{tail}" if tail else
-                              "\n(no dism.log came back for that step)")
+                              "\n(no dism.log came back for that step)") + self._logs_line(logs)
             outcome.error = DismStepError(message, step=failed.number, exit_code=code,
                                           log_tail=tail)
             outcome.reason = head
@@ -540,11 +735,13 @@ class VmBackend:
             first = unrun[0]
             outcome.reason = (f"step {first.number} ({first.title}) has no result: the guest "
                               "did not run it; the image was left unchanged")
-            outcome.error = GuestFailedError(outcome.reason)
+            outcome.error = GuestFailedError(outcome.reason + self._logs_line(logs))
         for e in ij.entries:
             mine = self._steps_for(plan, n, e.key)
             bad = next((s for s in mine if s.number in results
-                        and not results[s.number].ok), None)
+                        and (not results[s.number].ok or (judged and failed is not None
+                                                          and s.number == failed.number))),
+                       None)
             ran = [s for s in mine if s.number in results]
             if bad is not None:
                 code = results[bad.number].exit_code
@@ -580,12 +777,14 @@ class VmBackend:
             built = self._build(jobs, tmp, progress, prepare=True)
             (tmp / "job.txt").write_bytes(job_text(built.plan.job).encode("ascii"))
             _bundle_inputs(jobs, tmp / "inputs")
-            wim_path = Path(jobs[0].wim.path or "")
+            wim_path = Path(jobs[0].wim.path or "").absolute()
             stat = wim_path.stat()
             manifest = {
                 "format": BUNDLE_FORMAT, "job_id": built.plan.job.job_id,
-                "wim": str(wim_path.absolute()), "wim_size": stat.st_size,
-                "wim_mtime_ns": stat.st_mtime_ns,
+                # relative to the bundle (which may move); where it was, for information
+                "wim": os.path.relpath(wim_path, dest), "wim_prepared_at": str(wim_path),
+                "wim_size": stat.st_size, "wim_mtime_ns": stat.st_mtime_ns,
+                "wim_fingerprint": wim_fingerprint(wim_path),
                 "targets": [{"number": n, "index": ij.index, "label": ij.label,
                              "volume": d.volume.name, "disk": d.descriptor.name}
                             for n, (ij, d) in enumerate(zip(jobs, built.targets, strict=True),
@@ -596,15 +795,16 @@ class VmBackend:
                             "reset_base": self.options.reset_base,
                             "netfx3": bool(self.options.netfx3_source),
                             "memory_mib": self.options.memory_mib, "cpus": self.options.cpus},
-                "details": built.details,
+                "details": _relative_details(built.details, tmp),
             }
             (tmp / BUNDLE_FILE).write_text(json.dumps(manifest, indent=2, default=str))
             script = tmp / "qemu.sh"
-            script.write_text(qemu.shell_script(built.command, tmp))
+            timeout = self._timeout(len(jobs))
+            script.write_text(qemu.shell_script(built.command, tmp, timeout=timeout))
             script.chmod(0o755)
             (tmp / "README.txt").write_text(bundle_readme(
                 built.plan.job, len(built.targets), built.details.get("boot_files_fake") or [],
-                dest))
+                timeout))
             for scratch in ("job-files", "launcher"):
                 shutil.rmtree(tmp / scratch, ignore_errors=True)
             stagehook.stage("publish")
@@ -631,9 +831,7 @@ class VmBackend:
         """Finish a bundle booted elsewhere: check it matches, read results, capture back."""
         manifest = read_bundle(bundle)
         wim_path = Path(jobs[0].wim.path or "").absolute()
-        if str(wim_path) != manifest["wim"]:
-            raise BundleError(f"the bundle was prepared for {manifest['wim']}, not {wim_path}")
-        check_unchanged(manifest)
+        check_unchanged(manifest, wim_path)  # matched by fingerprint, not by path
         job = parse_job((bundle / "job.txt").read_text(encoding="ascii", errors="replace"))
         if manifest["job_id"] != job.job_id:
             raise BundleError("bundle.json and job.txt name different jobs")
@@ -664,10 +862,40 @@ class VmBackend:
         for d in disks:
             if not d.volume.is_file():
                 raise BundleError(f"{d.volume}: the bundle's volume file is missing")
+        serial = bundle / "serial.log"
+        if not serial.is_file() or serial.stat().st_size == 0:
+            raise GuestFailedError(f"no guest ran on this bundle: {serial} is "
+                                   f"{'empty' if serial.is_file() else 'absent'}, so its "
+                                   "qemu.sh has not been run (run it on a KVM host first); "
+                                   "no image was changed")
         _notify(progress, f"vm: reading the results of bundle {bundle}")
-        answer = read_answer(bundle / "job.img", job)
+        logs = self._logs_folder(bundle)
+        answer = read_answer(bundle / "job.img", job, logs_to=logs)
         details = {"bundle": str(bundle), "resumed": True, **manifest.get("details", {})}
-        return self._finish(jobs, plan, answer, disks, bundle, None, progress, details)
+        return self._finish(jobs, plan, answer, disks, bundle, None, progress, details,
+                            logs=logs)
+
+
+def _relative_details(details: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """``details`` with every path under ``folder`` made relative to it (bundles move)."""
+    base = os.fspath(folder.absolute()) + os.sep
+    text = json.dumps(details, default=str).replace(json.dumps(base)[1:-1], "")
+    out: dict[str, Any] = json.loads(text)
+    return out
+
+
+def _newest_cumulative(entries: Sequence[PlanEntry]) -> PlanEntry | None:
+    """The cumulative update with the highest revision (the last of them on a tie): the
+    one re-added after NetFX3. Re-adding an older one over it would only answer
+    0x800F081E; its folder on the job disk holds the checkpoints it needs."""
+    best: tuple[int, int, PlanEntry] | None = None
+    for order, entry in enumerate(entries):
+        if entry.kind != "cumulative-update":
+            continue
+        rank = (step_ubr(entry) or -1, order)
+        if best is None or rank > best[:2]:
+            best = (*rank, entry)
+    return best[2] if best else None
 
 
 def _bundle_inputs(jobs: Sequence[ImageJob], dest: Path) -> None:

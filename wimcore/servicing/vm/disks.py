@@ -137,3 +137,49 @@ def present(volume: Path, signature: int, label: str = "") -> Disk:
     descriptor.write_text(descriptor_text(header.name, volume.name, sectors, signature),
                           encoding="ascii")
     return Disk(descriptor, header, volume, label or volume.stem)
+
+
+#: The NTFS volume flag Windows sets while a volume may be inconsistent (chkdsk at boot).
+VOLUME_IS_DIRTY = 0x0001
+
+
+def _ntfs_tool(name: str) -> str | None:
+    for candidate in (shutil.which(name), f"/usr/bin/{name}", f"/usr/sbin/{name}",
+                      f"/sbin/{name}", f"/bin/{name}"):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def volume_problem(volume: Path) -> str | None:
+    """None when an NTFS volume file checks clean, else what is wrong with it.
+
+    Clean means: ntfs-3g mounts it and finds $MFT and $MFTMirr consistent (``ntfsfix
+    --no-action``, which writes nothing; it refuses a volume whose journal holds
+    unfinished transactions), and the volume's dirty flag is not set (``ntfsinfo -m``).
+    A VM stopped from outside leaves volumes that Windows had in use; only a clean one
+    may be captured back.
+    """
+    fix, info = _ntfs_tool("ntfsfix"), _ntfs_tool("ntfsinfo")
+    if fix is None or info is None:
+        return "ntfsfix/ntfsinfo (ntfs-3g) are not installed: the volume cannot be checked"
+    proc = subprocess.run([fix, "--no-action", os.fspath(volume)], capture_output=True,
+                          text=True, check=False, timeout=600)
+    if proc.returncode != 0:
+        lines = (proc.stdout + proc.stderr).strip().splitlines()
+        return f"ntfsfix --no-action failed: {' '.join(lines[-2:])[:300]}"
+    proc = subprocess.run([info, "-m", os.fspath(volume)], capture_output=True, text=True,
+                          check=False, timeout=600)
+    flags = next((ln.split(":", 1)[1].strip() for ln in proc.stdout.splitlines()
+                  if ln.strip().startswith("Volume Flags:")), None)
+    if "scheduled for check" in proc.stderr:  # ntfsinfo refuses a dirty volume outright
+        return "the volume is marked dirty (scheduled for a check)"
+    if proc.returncode != 0 or flags is None:
+        return f"ntfsinfo could not read the volume's flags: {proc.stderr.strip()[:300]}"
+    try:
+        value = int(flags.split()[0], 16)
+    except ValueError:
+        return f"ntfsinfo printed unreadable volume flags {flags[:40]!r}"
+    if value & VOLUME_IS_DIRTY:
+        return f"the volume is marked dirty (flags {value:#06x})"
+    return None

@@ -58,6 +58,14 @@ class GuestTimeoutError(VmError):
     """The guest did not power off before the wall-clock timeout; QEMU was killed."""
 
 
+class GuestStalledError(GuestTimeoutError):
+    """The guest wrote no progress line for the stall timeout; QEMU was killed."""
+
+
+class NetFx3SourceError(VmError):
+    """The ``--enable-netfx3`` folder does not hold the NetFX3 feature-on-demand CAB."""
+
+
 class GuestFailedError(VmError):
     """QEMU failed to start, or the guest stopped without writing its results."""
 

@@ -11,7 +11,8 @@ volume in NTFS-3G mode. Layout::
                            folder also holds the checkpoint MSUs it needs, as DISM wants
     meta\\NN\\              step NN's update.mum and catalogs (what an install records)
     sxs\\                   the NetFX3 source, when asked for
-    results\\               written by the guest: results.txt, dism-NN.log, packages-T.txt
+    results\\               written by the guest: results.txt, dism-NN.log, packages-T.txt,
+                           logs\\ (WinPE's CBS and DISM logs, copied back before shutdown)
 
 Reading the results back captures the volume (without the inputs) into an in-memory
 image and extracts only the expected names, each within a size limit: the guest's files
@@ -25,6 +26,7 @@ import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from wimcore import ledger
 from wimcore.servicing.planner import PlanEntry, cu_target
@@ -33,6 +35,7 @@ from wimcore.servicing.vm.errors import GuestFailedError, ResultsError
 from wimcore.servicing.vm.guestjob import (
     JOB_FILE,
     JOB_SCRIPT,
+    LOGS_DIR,
     RESULTS_DIR,
     RESULTS_FILE,
     GuestJob,
@@ -47,6 +50,12 @@ MAX_LIST_BYTES = 16 * MIB
 MAX_RESULT_ENTRIES = 512
 LOG_TAIL_LINES = 25
 RESULTS_ROOM = 256 * MIB
+#: WinPE's logs kept beside the report: at most this many files, each cut to its last
+#: MAX_KEPT_LOG_BYTES, all together at most MAX_KEPT_LOGS_BYTES; bigger ones are skipped.
+MAX_KEPT_LOGS = 64
+MAX_KEPT_LOG_BYTES = 32 * MIB
+MAX_KEPT_LOGS_BYTES = 128 * MIB
+MAX_LOG_SOURCE_BYTES = 4096 * MIB
 
 
 @dataclass
@@ -155,6 +164,9 @@ class GuestAnswer:
     results: Results
     log_tails: dict[int, str] = field(default_factory=dict)
     package_lists: dict[int, str] = field(default_factory=dict)
+    #: WinPE's logs kept (paths relative to the logs folder), and those left out, why.
+    logs: list[str] = field(default_factory=list)
+    logs_skipped: list[str] = field(default_factory=list)
 
 
 _CAPTURE_RESULTS_ONLY = ("[ExclusionList]\n\\packages\n\\meta\n\\sxs\n\\" + JOB_FILE + "\n\\"
@@ -170,11 +182,58 @@ def _tail(data: bytes, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(clean.replace("\r", "").splitlines()[-lines:])[-6000:]
 
 
-def read_answer(volume: Path, job: GuestJob) -> GuestAnswer:
+def safe_log_name(name: str) -> str:
+    """A guest-given file name made harmless: ``[A-Za-z0-9._-]`` only, no leading dot,
+    at most 100 characters (the guest's files are untrusted)."""
+    cleaned = re.sub(r"[^A-Za-z0-9._\-]", "_", name)[:100].lstrip(".")
+    return cleaned or "_"
+
+
+def _keep_logs(image: Any, entries: Sequence[Any], dest: Path, answer: GuestAnswer) -> None:
+    """Copy the guest's ``results/logs`` files into ``dest`` within the limits, names
+    sanitised, nothing followed outside (reparse points and odd entries skipped)."""
+    prefix = f"/{RESULTS_DIR}/{LOGS_DIR}/".lower()
+    total = 0
+    root = dest.resolve()
+    for entry in entries:
+        if not entry.path.lower().startswith(prefix) or entry.is_dir:
+            continue
+        rel = entry.path[len(prefix):]
+        parts = [safe_log_name(p) for p in rel.split("/") if p]
+        shown = "/".join(parts)
+        if entry.is_reparse_point or entry.reparse_tag or len(parts) > 3 or not parts:
+            answer.logs_skipped.append(f"{shown}: not a plain file")
+            continue
+        if len(answer.logs) >= MAX_KEPT_LOGS:
+            answer.logs_skipped.append(f"{shown}: more than {MAX_KEPT_LOGS} log files")
+            continue
+        if entry.size > MAX_LOG_SOURCE_BYTES:
+            answer.logs_skipped.append(f"{shown}: {entry.size} bytes, too large to read")
+            continue
+        keep = min(entry.size, MAX_KEPT_LOG_BYTES, MAX_KEPT_LOGS_BYTES - total)
+        if keep <= 0 and entry.size:
+            answer.logs_skipped.append(f"{shown}: over the {MAX_KEPT_LOGS_BYTES} byte total")
+            continue
+        out = dest.joinpath(*parts)
+        if out.exists() or root not in out.resolve().parents:
+            answer.logs_skipped.append(f"{shown}: a duplicate or unsafe name")
+            continue
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with image.open(entry.path) as src, open(out, "xb") as fh:
+            if entry.size > keep:
+                src.seek(entry.size - keep)
+                fh.write(b"[wimcore: cut to the last %d bytes of %d]\n" % (keep, entry.size))
+            shutil.copyfileobj(src, fh, 1024 * 1024)
+        total += keep
+        answer.logs.append(shown + (" (cut)" if entry.size > keep else ""))
+
+
+def read_answer(volume: Path, job: GuestJob, *, logs_to: Path | None = None) -> GuestAnswer:
     """Read the guest's results from the job volume, mount-free and within limits.
 
     GuestFailedError when there is no results file at all; ResultsError when what is
-    there is malformed, oversized, or not a plain file.
+    there is malformed, oversized, or not a plain file. ``logs_to`` receives WinPE's
+    logs from ``results\\logs`` (see :func:`_keep_logs`), when the guest wrote them.
     """
     import wimcore
     from wimcore.errors import PathNotFoundError, WimcoreError
@@ -217,16 +276,18 @@ def read_answer(volume: Path, job: GuestJob) -> GuestAnswer:
                     continue
                 take.append(entry.path)
             image.extract(take, tmp / "out", no_acls=True)
-        out = tmp / "out" / RESULTS_DIR
+            out = tmp / "out" / RESULTS_DIR
 
-        def read(name: str) -> bytes | None:
-            path = out / by_name[name].name if name in by_name else None
-            return path.read_bytes() if path is not None and path.is_file() else None
+            def read(name: str) -> bytes | None:
+                path = out / by_name[name].name if name in by_name else None
+                return path.read_bytes() if path is not None and path.is_file() else None
 
-        data = read(RESULTS_FILE)
-        if data is None:
-            raise GuestFailedError(f"{RESULTS_DIR}\\{RESULTS_FILE} could not be read back")
-        answer = GuestAnswer(parse_results(data, job))
+            data = read(RESULTS_FILE)
+            if data is None:
+                raise GuestFailedError(f"{RESULTS_DIR}\\{RESULTS_FILE} could not be read back")
+            answer = GuestAnswer(parse_results(data, job))
+            if logs_to is not None:
+                _keep_logs(image, entries, logs_to, answer)
         for step in job.steps:
             log = read(f"dism-{step.number:02d}.log")
             if log is not None:

@@ -2,8 +2,14 @@
 
 The guest never has a network (``-nic none``) and never reboots (``-no-reboot``: a reboot
 ends QEMU like a power-off). The serial console goes to a file that is read while the VM
-runs: progress lines become events, and the callback may cancel. A wall-clock timeout,
-a cancel, Ctrl-C or a console flood kills QEMU's whole process group.
+runs: progress lines become events, and the callback may cancel. Two timeouts stop the
+VM: a total one and one on lack of progress (no progress line for ``stall`` seconds); a
+cancel, Ctrl-C or a console flood kills QEMU's whole process group too.
+
+The processor: Windows 11 24H2 needs SSE4.2 and POPCNT, which QEMU's default ``qemu64``
+model lacks, so TCG runs ``-cpu max`` (every feature TCG emulates); KVM runs ``-cpu host``
+with the Hyper-V enlightenments Windows guests expect (``hv_relaxed`` against
+CLOCK_WATCHDOG_TIMEOUT on busy hosts, ``hv_vapic``, ``hv_time``, ``hv_spinlocks``).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from wimcore.servicing.vm.disks import Disk
 from wimcore.servicing.vm.errors import (
     AccelUnavailableError,
     GuestFailedError,
+    GuestStalledError,
     GuestTimeoutError,
     QemuNotFoundError,
     TooManyTargetsError,
@@ -45,6 +52,14 @@ KVM_PROBE_SECONDS = 10.0
 #: isa-debug-exit port; QEMU then exits with (0x2a << 1) | 1.
 PROBE_EXIT_PORT = 0xF4
 PROBE_EXIT_CODE = (0x2A << 1) | 1
+#: ``-cpu`` per accelerator (see the module docstring).
+CPU_TCG = "max"
+HYPERV_ENLIGHTENMENTS = ("hv_relaxed", "hv_vapic", "hv_time", "hv_spinlocks=0x1fff")
+CPU_KVM = ",".join(("host", *HYPERV_ENLIGHTENMENTS))
+#: Sizes for a Windows 11 24H2 WinPE running DISM, bounded by what the host has.
+DEFAULT_MEMORY_MIB = 8192
+DEFAULT_CPUS = 4
+HOST_MEMORY_RESERVE_MIB = 1024
 
 
 @dataclass(frozen=True)
@@ -175,9 +190,10 @@ class AccelChoice:
     warning: str | None = None
 
 
-TCG_WARNING = ("KVM is not usable ({why}); running under TCG (software emulation): a "
-               "Windows PE guest will be very slow (hours per update); use a KVM host, e.g. "
-               "with --prepare-only")
+TCG_WARNING = ("KVM is not usable ({why}); running under TCG (software emulation, -cpu max "
+               "so that Windows 11 24H2 finds SSE4.2 and POPCNT): a Windows PE guest will be "
+               "very slow (hours per update; the no-progress timeout may need raising); use a "
+               "KVM host, e.g. with --prepare-only")
 
 
 def choose_accel(requested: str, qemu: str | None = None) -> AccelChoice:
@@ -194,6 +210,42 @@ def choose_accel(requested: str, qemu: str | None = None) -> AccelChoice:
     return AccelChoice("tcg", TCG_WARNING.format(why=why))
 
 
+def cpu_option(accel: str) -> str:
+    """The ``-cpu`` value for ``accel`` (``kvm`` or ``tcg``)."""
+    return CPU_KVM if accel == "kvm" else CPU_TCG
+
+
+def host_memory_mib() -> int | None:
+    """The host's total memory in MiB (``/proc/meminfo``), None when unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def bounded_size(memory_mib: int, cpus: int) -> tuple[int, int, str | None]:
+    """``memory_mib`` and ``cpus`` bounded by the host (memory less a reserve, the
+    processors this process may use), and a note when either was lowered."""
+    notes = []
+    host_mem = host_memory_mib()
+    mem = memory_mib
+    if host_mem is not None and mem > host_mem - HOST_MEMORY_RESERVE_MIB:
+        mem = max(256, host_mem - HOST_MEMORY_RESERVE_MIB)
+        notes.append(f"memory {memory_mib} MiB lowered to {mem} MiB (the host has "
+                     f"{host_mem} MiB)")
+    try:
+        host_cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        host_cpus = os.cpu_count() or 1
+    n = min(cpus, host_cpus)
+    if n < cpus:
+        notes.append(f"{cpus} vCPUs lowered to {n} (the host offers {host_cpus})")
+    return mem, n, "; ".join(notes) or None
+
+
 def command(boot: BootSource, disks: Sequence[Disk], *, serial: Path, memory_mib: int,
             cpus: int, accel: str, qemu: str = QEMU) -> list[str]:
     """The full QEMU command line: no network, no reboot, no display, serial to a file."""
@@ -205,8 +257,7 @@ def command(boot: BootSource, disks: Sequence[Disk], *, serial: Path, memory_mib
     args = [qemu, "-machine", f"{boot.machine},accel={accel}", "-m", str(memory_mib),
             "-smp", str(cpus), "-nic", "none", "-no-reboot", "-display", "none",
             "-monitor", "none", "-parallel", "none", "-serial", f"file:{serial}"]
-    if accel == "kvm":
-        args += ["-cpu", "host"]
+    args += ["-cpu", cpu_option(accel)]
     ports = len(disks) + (1 if isinstance(boot, IsoBoot) else 0)
     for controller in range(-(-ports // PORTS_PER_CONTROLLER)):
         args += ["-device", f"ahci,id=ahci{controller}"]
@@ -218,8 +269,9 @@ def command(boot: BootSource, disks: Sequence[Disk], *, serial: Path, memory_mib
     return args
 
 
-def shell_script(cmd: Sequence[str], folder: Path) -> str:
-    """``qemu.sh``: the exact command, with paths under ``folder`` made relative to it."""
+def shell_script(cmd: Sequence[str], folder: Path, *, timeout: float) -> str:
+    """``qemu.sh``: the exact command under ``timeout`` (coreutils), with paths under
+    ``folder`` made relative to it, so the bundle can be moved as a whole."""
     base = os.fspath(folder.absolute()) + os.sep
 
     def rel(word: str) -> str:
@@ -233,13 +285,21 @@ def shell_script(cmd: Sequence[str], folder: Path) -> str:
             groups.append(word)
         else:
             groups[-1] += " " + word
+    accel = next((w.split("accel=")[1] for w in cmd if "accel=" in w), "?")
+    other = "tcg" if accel == "kvm" else "kvm"
+    seconds = int(timeout)
     lines = ["#!/bin/sh",
-             "# Written by wimcore --prepare-only: boots the servicing VM on this bundle.",
-             "# Run it on a host where KVM works (edit accel=tcg to accel=kvm and add",
-             "# -cpu host if it was prepared on a host without KVM), then finish with:",
+             "# Written by wimcore --prepare-only: boots the servicing VM on this bundle",
+             f"# (accel={accel}, -cpu {cpu_option(accel)}). Paths are relative to this",
+             "# folder, so the bundle may be moved or copied (keep the .img files sparse:",
+             "# see README.txt). The VM is killed after WIMCORE_TIMEOUT seconds (default",
+             f"# {seconds}). To run under {other} instead, change accel={accel} to "
+             f"accel={other}",
+             f"# and -cpu {cpu_option(accel)} to -cpu {cpu_option(other)}. Then finish with:",
              "#   wimcore package install --resume THIS_FOLDER",
              'cd "$(dirname "$0")" || exit 1',
-             "exec " + " \\\n    ".join(groups)]
+             f'exec timeout --signal=KILL "${{WIMCORE_TIMEOUT:-{seconds}}}" \\',
+             "    " + " \\\n    ".join(groups)]
     return "\n".join(lines) + "\n"
 
 
@@ -255,8 +315,12 @@ class RunResult:
 
 
 def run(cmd: Sequence[str], *, serial: Path, timeout: float, log_dir: Path,
-        on_event: Callable[[SerialEvent], bool | None] | None = None) -> RunResult:
+        on_event: Callable[[SerialEvent], bool | None] | None = None,
+        stall: float | None = None) -> RunResult:
     """Run QEMU until the guest powers off; kill it on timeout, cancel, Ctrl-C or a flood.
+
+    ``timeout`` bounds the whole run; ``stall`` the time without a progress line
+    (GuestStalledError, a GuestTimeoutError).
 
     ``on_event`` gets each progress line; returning False (or raising
     :class:`wimcore.Cancelled`) cancels. Raises GuestTimeoutError, GuestFailedError
@@ -265,6 +329,7 @@ def run(cmd: Sequence[str], *, serial: Path, timeout: float, log_dir: Path,
     stderr_path = log_dir / "qemu-stderr.txt"
     serial.touch()
     start = time.monotonic()
+    last_progress = start
     result = RunResult(exit_code=-1, seconds=0.0)
     begun: dict[int, float] = {}
     with open(stderr_path, "wb") as err, open(serial, "rb") as console:
@@ -290,6 +355,7 @@ def run(cmd: Sequence[str], *, serial: Path, timeout: float, log_dir: Path,
                         if event is None:
                             continue
                         now = time.monotonic()
+                        last_progress = now
                         if event.step is not None and event.what == "begin":
                             begun[event.step] = now
                         elif event.step is not None and event.what == "end" \
@@ -307,8 +373,10 @@ def run(cmd: Sequence[str], *, serial: Path, timeout: float, log_dir: Path,
                                            "bytes to its console; it was stopped")
                 if time.monotonic() - start > timeout:
                     raise GuestTimeoutError(f"the guest did not power off within "
-                                            f"{timeout:.0f} s; the VM was killed and no image "
-                                            "was changed")
+                                            f"{timeout:.0f} s; the VM was killed")
+                if stall is not None and time.monotonic() - last_progress > stall:
+                    raise GuestStalledError(f"the guest wrote no progress line for "
+                                            f"{stall:.0f} s; the VM was killed")
                 if not chunk:
                     time.sleep(POLL_SECONDS)
         except BaseException:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from wimcore.servicing.dism_codes import CodeClass, code_text, outcome
 from wimcore.servicing.vm.errors import ResultsError
 from wimcore.servicing.vm.guestjob import (
-    DISM_SUCCESS,
     PROGRESS_PREFIX,
     RESULTS_FORMAT,
     GuestJob,
@@ -30,22 +30,23 @@ _MISSING = re.compile(r"^missing (\d{1,3})$")
 
 def exit_code_text(code: int) -> str:
     """A DISM exit code as Windows shows it: decimal for small ones, 0x8... for HRESULTs."""
-    unsigned = code & 0xFFFFFFFF
-    return f"0x{unsigned:08X}" if unsigned >= 0x80000000 else str(unsigned)
+    return code_text(code)
 
 
 @dataclass(frozen=True)
 class StepResult:
-    """One step's record: exit code (unsigned 32-bit) and the guest's time for it."""
+    """One step's record: exit code (unsigned 32-bit), what it means for this step kind
+    (:mod:`wimcore.servicing.dism_codes`) and the guest's time for it."""
 
     number: int
     exit_code: int
     seconds: float | None
+    code_class: CodeClass = CodeClass.SUCCESS
 
     @property
     def ok(self) -> bool:
-        """True for DISM's success codes (0, 3010, 1641)."""
-        return self.exit_code in DISM_SUCCESS
+        """True when the target went on after this step (success, not applicable, pending)."""
+        return self.code_class.goes_on
 
 
 @dataclass
@@ -105,7 +106,9 @@ def parse_results(data: bytes, job: GuestJob) -> Results:
             except ValueError:
                 raise ResultsError(f"step {number}: the times are not times of day") from None
             took = (end - start) % 86400.0
-            results.steps[number] = StepResult(number, code & 0xFFFFFFFF, took)
+            results.steps[number] = StepResult(
+                number, code & 0xFFFFFFFF, took,
+                outcome(job.step(number).action.value, code))
             continue
         missing = _MISSING.match(line)
         if missing:
@@ -161,6 +164,6 @@ def parse_serial_line(raw: bytes) -> SerialEvent | None:
         code = int(m.group(3)) & 0xFFFFFFFF if m.group(3) is not None else None
         return SerialEvent(m.group(2), int(m.group(1)), code, line)
     word = line[len(PROGRESS_PREFIX) + 1:].split(" ", 1)[0]
-    if word in ("boot", "job", "done", "missing", "target", "error", "note"):
+    if word in ("boot", "job", "done", "missing", "target", "error", "note", "logs"):
         return SerialEvent(word, text=line[:200])
     return None
