@@ -192,7 +192,8 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("autodoc-process-docstring", check_docstring)
     app.connect("autodoc-skip-member", skip_foreign)
     app.add_post_transform(PlainBuiltins)
-    app.connect("sphinx-click-process-options", plain_option_help)
+    if "sphinx_click" in app.extensions:  # listed before this extension in conf.py
+        app.connect("sphinx-click-process-options", plain_option_help)
     # crontab lines have no Pygments lexer: show ```cron blocks as plain text.
     app.add_lexer("cron", TextLexer)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
