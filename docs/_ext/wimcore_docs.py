@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from docutils import nodes
 from docutils.parsers.rst import Directive, directives
+from pygments.lexers.special import TextLexer
 from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.transforms.post_transforms import SphinxPostTransform
@@ -173,6 +174,17 @@ class PlainBuiltins(SphinxPostTransform):
                 ref.replace_self(ref.children or [nodes.literal(target, target)])
 
 
+def plain_option_help(app: Sphinx, ctx: Any, lines: list[str]) -> None:
+    """Options' help is plain text (what ``--help`` prints), not reST: escape each ``*``
+    (``--tls-*``) outside double-backquoted literals, so the page shows it as printed."""
+    for i, line in enumerate(lines):
+        if not line.startswith(" ") or "*" not in line:
+            continue
+        parts = line.split("``")
+        lines[i] = "``".join(re.sub(r"(?<!\\)\*", r"\\*", part) if n % 2 == 0 else part
+                             for n, part in enumerate(parts))
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     """Register the directives, the docstring check and the reference clean-ups."""
     app.add_directive("wimcore-help", WimcoreHelp)
@@ -180,4 +192,8 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("autodoc-process-docstring", check_docstring)
     app.connect("autodoc-skip-member", skip_foreign)
     app.add_post_transform(PlainBuiltins)
+    if "sphinx_click" in app.extensions:  # listed before this extension in conf.py
+        app.connect("sphinx-click-process-options", plain_option_help)
+    # crontab lines have no Pygments lexer: show ```cron blocks as plain text.
+    app.add_lexer("cron", TextLexer)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
