@@ -191,6 +191,9 @@ def run_stopped(args: list[str], *, cwd: Path, sig: int, point: str | None = Non
             proc.wait()
     err_thread.join(timeout=30)
     out_thread.join(timeout=30)
+    for stream in (proc.stdout, proc.stderr):  # no pipe left open for the GC to close later
+        if stream is not None:
+            stream.close()
     while True:
         try:
             line = lines.get_nowait()
