@@ -191,6 +191,9 @@ def run_stopped(args: list[str], *, cwd: Path, sig: int, point: str | None = Non
             proc.wait()
     err_thread.join(timeout=30)
     out_thread.join(timeout=30)
+    for stream in (proc.stdout, proc.stderr):  # no pipe left open for the GC to close later
+        if stream is not None:
+            stream.close()
     while True:
         try:
             line = lines.get_nowait()
@@ -258,6 +261,7 @@ def check_claim(stop: Stop, changed_on_disk: set[str], *, records: tuple[Path, .
     if stop.rc == -stop.sig and not stop.error:  # still starting Python: no handler yet
         assert not on_disk, f"{stop.point}: killed while starting, yet {sorted(on_disk)}"
         return "before"
+    assert stop.error, f"{stop.point}: exit {stop.rc} without an error line: {stop.stderr!r}"
     claim = parse_claim(stop.error)
     where = f"{stop.point} ({signal.Signals(stop.sig).name}): {stop.error}"
     if claim.nothing:

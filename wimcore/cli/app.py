@@ -192,6 +192,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         from wimcore import interrupts
 
         interrupts.install()
+    try:
+        _dispatch(raw)
+    except KeyboardInterrupt as exc:  # between commands' guards (loading a library, ...)
+        cli_errors.fail(exc)
+
+
+def _dispatch(raw: list[str]) -> None:
+    """Find the command and run it under the one error handler (raises SystemExit)."""
     args, flags = split_globals(raw)
     current.debug, current.quiet = flags["debug"], flags["quiet"]
     command = args[0] if args else None
@@ -212,8 +220,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         if flags["help"]:
             sys.stdout.write(imagex.VERBS[command].help_text())
             raise SystemExit(0)
-        _case_from_environment()
-        raise SystemExit(run_guarded(lambda: imagex.run(command, args[1:]), command))
+        def verb() -> int:
+            _case_from_environment()
+            return imagex.run(command, args[1:])
+
+        raise SystemExit(run_guarded(verb, command))
     if command.lower() == "dism":
         from wimcore.cli import dism
 
