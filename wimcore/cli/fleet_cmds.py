@@ -218,7 +218,8 @@ def plan_cmd(ctx: click.Context, images: tuple[str, ...], arch: str | None, text
 @click.option("--vm-cpus", type=click.IntRange(1, 256), default=2, show_default=True,
               help="vm backend: guest processors.")
 @click.option("--vm-timeout", type=click.FloatRange(1), default=6 * 3600.0, show_default=True,
-              help="vm backend: seconds before a VM is killed (its image is unchanged).")
+              help="vm backend: seconds before a VM is killed (a target that had finished is "
+                   "kept only if its volume checks clean; the others stay unchanged).")
 @click.option("--accel", type=click.Choice(["auto", "kvm", "tcg"]), default="auto",
               show_default=True, help="vm backend: KVM when usable (auto), or force one.")
 @_IMAGE

@@ -51,7 +51,7 @@ def _image_ref(value: str) -> Any:
               help="Write the VM bundle (boot ISO, disks, job, qemu.sh) into DIR and stop.")
 @click.option("--resume", metavar="DIR", type=click.Path(file_okay=False, exists=True),
               default=None, help="Finish a bundle that was run elsewhere: capture back, "
-                                 "post-check, commit (no other arguments).")
+                                 "post-check, commit (no other arguments but --wim).")
 @click.option("--wim", "resume_wim", type=click.Path(dir_okay=False, exists=True), default=None,
               help="With --resume: the WIM the bundle was prepared from, when it moved (it "
                    "is matched by size, mtime and a hash of its header and XML).")
