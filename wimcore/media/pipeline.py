@@ -731,6 +731,9 @@ def service(media_dir: str | os.PathLike[str],
                     and opts.backend_options.media_root else str(media)),
         keep_work=opts.keep_work or (opts.backend_options or BackendOptions()).keep_work)
     engine = get_backend(opts.backend, bopts) if isinstance(opts.backend, str) else opts.backend
+    keep_logs = getattr(engine, "keep_guest_logs", None)
+    if callable(keep_logs):  # a backend with a guest (vm): its logs go beside the report,
+        keep_logs(Path(f"{report_path}.guest-logs"))  # not into the work folder removed later
     report = MediaReport(str(media), str(work_root), started.isoformat(), backend=engine.name,
                          backend_note=getattr(engine, "note", "") or None,
                          skip_verify=opts.skip_verify, log=str(log_path),
