@@ -33,6 +33,7 @@ _pending: int | None = None  # a signal received inside deferred(), raised at it
 
 
 _settled = False  # the command has said its last word: later signals change nothing
+_installed = False  # install() ran in this process (the command line, not a library user)
 
 
 def _on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -75,15 +76,21 @@ def deferred() -> Iterator[None]:
 
 def settle() -> None:
     """The command is done (its outcome decided and said): a signal from now on is
-    ignored, so the exit code stays the one that tells what happened."""
+    ignored, so the exit code stays the one that tells what happened. The signals are
+    ignored by the system itself, because Python gives its own handlers back to the
+    default action (death by the signal) while it shuts down."""
     global _settled
     _settled = True
+    if _installed and threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(sig) is _on_signal:
+                signal.signal(sig, signal.SIG_IGN)
 
 
 def install() -> None:
     """Make SIGINT and SIGTERM raise :class:`Interrupted` (main thread only)."""
-    global received, _count, _settled
-    received, _count, _settled = None, 0, False
+    global received, _count, _settled, _installed
+    received, _count, _settled, _installed = None, 0, False, True
     for sig in (signal.SIGINT, signal.SIGTERM):
         if signal.getsignal(sig) is not signal.SIG_IGN:  # nohup'd / background: keep ignoring
             signal.signal(sig, _on_signal)
