@@ -65,11 +65,11 @@ def test_media_service_sweep(sample_master: Path, tmp_path: Path) -> None:
     for n, point in enumerate(chosen):
         run = tmp_path / f"run{n}"
         media = _copy_media(sample_master, run / "media")
-        before = snapshot(media, run / "out.iso")
+        before = snapshot(run)  # the media, its WIMs' sidecars beside it, the ISO
         sig, group = _signal_for(n)
         stop = run_stopped(args, cwd=run, sig=sig, point=point, group=group)
         assert stop.paused, (point, stop.stderr)
-        after = snapshot(media, run / "out.iso")
+        after = snapshot(run)
         records = (run / "media.wimcore-report.json", run / "media.wimcore.log")
         kind = check_claim(stop, differences(before, after), records=records)
         tally.add(kind)
@@ -83,7 +83,7 @@ def test_media_service_sweep(sample_master: Path, tmp_path: Path) -> None:
             # the report lists exactly the files of the media that were replaced
             replaced = {str(run / "media" / r) for r in report["replaced"]}
             assert replaced == {p for p in differences(before, after)
-                                if p.startswith(str(media)) and
+                                if p.startswith(str(media) + "/") and
                                 not p.endswith(".wimcore-history.json")}, point
     assert tally.counts["before"] >= 5 and tally.counts["after"] >= 3, tally.counts
 
@@ -102,12 +102,12 @@ def test_package_stage_sweep(sample_master: Path, tmp_path: Path) -> None:
     for n, point in enumerate(names):
         run = tmp_path / f"run{n}"
         media = _copy_media(sample_master, run / "media")
-        before = snapshot(media)
+        before = snapshot(run)  # the media and its WIM's sidecars beside it
         sig, group = _signal_for(n)
         stop = run_stopped(args, cwd=run, sig=sig, point=point, group=group)
         assert stop.paused, (point, stop.stderr)
-        changed = differences(before, snapshot(media))
-        records = (run / "report.json", media / "sources" / "install.wim.wimcore.log")
+        changed = differences(before, snapshot(run))
+        records = (run / "report.json", run / "media.install.wim.wimcore.log")
         tally.add(check_claim(stop, changed, records=records))
         assert temporaries(media / "sources") == [], point
         assert (run / "report.json").is_file(), point
@@ -135,7 +135,7 @@ def test_package_install_prepare_only_sweep(sample_master: Path, tmp_path: Path)
         stop = run_stopped(args, cwd=run, sig=sig, point=point, group=group)
         assert stop.paused, (point, stop.stderr)
         changed = differences(before, snapshot(run))
-        log = media / "sources" / "install.wim.wimcore.log"
+        log = run / "media.install.wim.wimcore.log"
         kind = check_claim(stop, changed, records=(log,))
         tally.add(kind)
         changed.discard(str(log))
