@@ -200,7 +200,7 @@ def staged_directory(dest: str | os.PathLike[str], *, stage: bool = True) -> Ite
     tmp.mkdir()
     try:
         yield tmp
-        stagehook.stage("publish")
+        stagehook.stage("publish-dir")
         with interrupts.deferred():
             os.rename(tmp, target)
             ledger.note_changed(target, how="written")
