@@ -4,6 +4,7 @@ incomplete file ever appears under the final name."""
 from __future__ import annotations
 
 import base64
+import gc
 import os
 import random
 import resource
@@ -185,6 +186,7 @@ def test_open_close_cycles_keep_memory_and_fds_flat(slow_wim: Path, tmp_path: Pa
 
     for _ in range(500):  # warm up allocator pools and caches
         wimcore.open(slow_wim).close()
+    gc.collect()  # pipes of earlier tests' finished subprocesses close now, not mid-count
     rss0, fd0 = rss_kib(), fds()
     for _ in range(cycles):
         with wimcore.open(slow_wim) as wim:
@@ -196,5 +198,7 @@ def test_open_close_cycles_keep_memory_and_fds_flat(slow_wim: Path, tmp_path: Pa
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"\n{cycles} open/close + {failures} failed opens: RSS +{grown} KiB, "
           f"fds {fd0} -> {fds()}, peak RSS {peak} KiB")
-    assert fds() == fd0
+    gc.collect()
+    # a leak grows the table; another test's reader thread may still close its pipe
+    assert fds() <= fd0
     assert grown < 8 * 1024
