@@ -376,12 +376,9 @@ def expand_psf(files: list[PsfFile], psf: Path, dest: Path, *, index_name: str =
     return report
 
 
-def apply_psf(spans: list[PsfSpan], psf: Path, dest: Path, *,
-              allow_deltas: bool = True) -> list[Path]:
+def apply_psf(spans: list[PsfSpan], psf: Path, dest: Path) -> list[Path]:
     """Write the files of ``spans`` (from :func:`parse_cix`) under ``dest``, every one
-    checked as :func:`expand_psf` does; delta spans are decoded (``allow_deltas`` is
-    accepted for older callers and changes nothing)."""
-    del allow_deltas
+    checked as :func:`expand_psf` does; delta spans are decoded."""
     files = [s.file for s in spans if s.file is not None]
     if len(files) != len(spans):
         raise PsfIndexError(f"{psf.name}: spans without their index entries (hashes) cannot "
